@@ -1,0 +1,151 @@
+import { Client } from "undici";
+import { INGEST_PATH, WIRE_VERSION, type IngestAck, type IngestPayload } from "../wire/payload";
+import type { ExporterTarget } from "./schema";
+import type { Batch, Recorder } from "./recorder";
+import { log } from "./log";
+
+const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_BACKOFF_MS = 30_000;
+
+interface Pending {
+  payload: string;
+  seq: number;
+  events: number;
+}
+
+/**
+ * Ships the recorder's deltas, one payload at a time. A payload is retried with the same seq until the
+ * sidecar acknowledges it (the sidecar drops a seq it already applied), while new events keep merging into
+ * the recorder; so a slow or absent sidecar costs bounded memory and nothing on the proxy path.
+ */
+export class Shipper {
+  private client: Client;
+  private seq = 0;
+  private pending: Pending | undefined;
+  private rejected = 0;
+  private failures = 0;
+  private nextAttemptAt = 0;
+  private busy = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly recorder: Recorder,
+    private readonly source: string,
+    target: ExporterTarget,
+    private intervalMs: number,
+  ) {
+    const timeouts = { headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS, connectTimeout: 2_000 };
+    this.client =
+      target.kind === "unix"
+        ? new Client("http://localhost", { ...timeouts, socketPath: target.socketPath })
+        : new Client(target.origin, timeouts);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    // The plugin server must be free to exit (Kong stops it with a signal); shipping never holds it.
+    this.timer.unref();
+  }
+
+  setInterval(ms: number): void {
+    if (ms === this.intervalMs) return;
+    this.intervalMs = ms;
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      this.start();
+    }
+  }
+
+  /** True while deltas wait: unsent, or sent and not acknowledged. */
+  hasUnsent(): boolean {
+    return this.pending !== undefined || !this.recorder.isEmpty() || this.rejected > 0;
+  }
+
+  /** One shipping step: at most one request. Never throws. */
+  async tick(now = Date.now()): Promise<void> {
+    if (this.busy || now < this.nextAttemptAt) return;
+    this.busy = true;
+    try {
+      if (!this.pending) {
+        if (this.recorder.isEmpty() && this.rejected === 0) return;
+        this.pending = this.build(this.recorder.take());
+      }
+      await this.send(this.pending);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private build(batch: Batch): Pending {
+    const payload: IngestPayload = {
+      version: WIRE_VERSION,
+      source: this.source,
+      seq: ++this.seq,
+      dropped: { overflow: batch.overflow, rejected: this.rejected },
+      services: batch.services,
+    };
+    this.rejected = 0;
+    const events = batch.services.reduce((n, s) => n + Math.max(...Object.values(s.latencies).map((d) => d.count)), 0);
+    return { payload: JSON.stringify(payload), seq: payload.seq, events };
+  }
+
+  private async send(p: Pending): Promise<void> {
+    let status: number;
+    let text: string;
+    try {
+      const res = await this.client.request({
+        path: INGEST_PATH,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: p.payload,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      return this.failed(`${(err as Error).message}`);
+    }
+    if (status >= 200 && status < 300) {
+      const ack = safeJson(text) as Partial<IngestAck> | undefined;
+      if (ack?.seq !== p.seq) return this.failed(`acknowledgement for seq ${ack?.seq} while sending seq ${p.seq}`);
+      if (this.failures > 0) log.info({ seq: p.seq, failures: this.failures }, "latency-exporter reachable again; deltas delivered");
+      this.pending = undefined;
+      this.failures = 0;
+      this.nextAttemptAt = 0;
+      return;
+    }
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      // Resending a payload the sidecar judged invalid would block every later one: drop it, and report
+      // its events as rejected in the next payload so the loss is visible in the sidecar's metrics.
+      log.error({ seq: p.seq, status, reason: text.slice(0, 500), events: p.events }, "latency-exporter refused a payload; its events are dropped");
+      this.rejected += p.events;
+      this.pending = undefined;
+      return;
+    }
+    return this.failed(`HTTP ${status}: ${text.slice(0, 200)}`);
+  }
+
+  private failed(reason: string): void {
+    this.failures++;
+    const backoff = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** Math.min(this.failures, 16));
+    this.nextAttemptAt = Date.now() + backoff * (0.5 + Math.random() / 2);
+    if (this.failures === 1 || this.failures % 10 === 0) {
+      log.warn({ failures: this.failures, reason, retryInMs: Math.round(this.nextAttemptAt - Date.now()) }, "cannot ship latency deltas; keeping them merged and retrying");
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.client.close().catch(() => undefined);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { createLogger } from "./log";
+import { startExporter } from "./exporter";
+import { loadMappingFile } from "./mapping-file";
+import { parseOptions } from "./options";
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const log = createLogger(opts.logLevel);
+  let mapping;
+  try {
+    mapping = opts.mappingFile ? loadMappingFile(opts.mappingFile) : undefined;
+  } catch (err) {
+    process.stderr.write(`latency-exporter: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  let exporter;
+  try {
+    exporter = await startExporter({ ...opts, mapping, log });
+  } catch (err) {
+    process.stderr.write(`latency-exporter: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const stop = (signal: string) => {
+    log.info({ signal }, "shutting down");
+    void exporter.close().then(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+void main();

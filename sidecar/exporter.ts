@@ -1,0 +1,96 @@
+import { createServer, type Server } from "node:http";
+import { lstatSync, unlinkSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { formatAddress, type ListenAddress } from "./address";
+import { Dedup } from "./dedup";
+import { ingestHandler, metricsHandler, type Context } from "./handlers";
+import type { Logger } from "./log";
+import type { StaticMapping } from "./mapping-file";
+import { SelfMetrics } from "./self-metrics";
+import { Store } from "./store";
+
+export interface ExporterOptions {
+  metricsAddress: ListenAddress;
+  ingestAddress: ListenAddress;
+  buckets: number[];
+  mapping: StaticMapping | undefined;
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+export interface RunningExporter {
+  /** Bound addresses (a TCP port 0 is resolved to the real one). */
+  metricsAddress: ListenAddress;
+  ingestAddress: ListenAddress;
+  store: Store;
+  close(): Promise<void>;
+}
+
+/** Slow or stalled clients are cut off rather than allowed to hold buffers. */
+const REQUEST_TIMEOUT_MS = 15_000;
+const HEADERS_TIMEOUT_MS = 5_000;
+
+export async function startExporter(opts: ExporterOptions): Promise<RunningExporter> {
+  const store = new Store(opts.buckets, opts.mapping);
+  const dedup = new Dedup();
+  const metrics = new SelfMetrics(() => store.seriesCount(), () => dedup.sources);
+  let listening = 0;
+  const ctx: Context = { store, dedup, metrics, log: opts.log, maxBodyBytes: opts.maxBodyBytes, ready: () => listening === 2 };
+
+  const ingestServer = createServer((req, res) => void ingestHandler(ctx)(req, res));
+  const metricsServer = createServer((req, res) => void metricsHandler(ctx)(req, res));
+  for (const s of [ingestServer, metricsServer]) {
+    s.requestTimeout = REQUEST_TIMEOUT_MS;
+    s.headersTimeout = HEADERS_TIMEOUT_MS;
+  }
+  const ingestAddress = await listen(ingestServer, opts.ingestAddress);
+  listening++;
+  let metricsAddress: ListenAddress;
+  try {
+    metricsAddress = await listen(metricsServer, opts.metricsAddress);
+  } catch (err) {
+    await closeServer(ingestServer);
+    throw err;
+  }
+  listening++;
+  opts.log.info({ ingest: formatAddress(ingestAddress), metrics: formatAddress(metricsAddress) }, "latency-exporter listening");
+  return {
+    metricsAddress,
+    ingestAddress,
+    store,
+    async close() {
+      listening = 0;
+      await Promise.all([closeServer(ingestServer), closeServer(metricsServer)]);
+    },
+  };
+}
+
+function listen(server: Server, addr: ListenAddress): Promise<ListenAddress> {
+  if (addr.kind === "unix") removeStaleSocket(addr.path);
+  return new Promise((resolve, reject) => {
+    server.once("error", (err) => reject(new Error(`cannot listen on ${formatAddress(addr)}: ${err.message}`)));
+    const done = () => {
+      if (addr.kind === "unix") return resolve(addr);
+      const a = server.address() as AddressInfo;
+      resolve({ kind: "tcp", host: addr.host, port: a.port });
+    };
+    if (addr.kind === "unix") server.listen(addr.path, done);
+    else server.listen(addr.port, addr.host, done);
+  });
+}
+
+/** A socket file left by a killed process would make listen fail; anything else at the path is kept. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Absent: nothing to remove.
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

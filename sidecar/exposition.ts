@@ -1,0 +1,49 @@
+/**
+ * Prometheus text exposition for the latency histograms, built by hand: prom-client's registry formats
+ * every sample through generic label objects, ~4x slower than string building at 10k services x 15 buckets,
+ * and /metrics is scraped every few seconds. prom-client still serves the sidecar's own metrics.
+ */
+import type { Series } from "./series";
+
+export function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+export function labelText(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
+    .join(",");
+}
+
+export function formatNumber(n: number): string {
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  return Number.isNaN(n) ? "NaN" : String(n);
+}
+
+export function renderHistogramFamily(
+  name: string,
+  help: string,
+  boundaries: readonly number[],
+  series: Iterable<Series>,
+): string {
+  const les = [...boundaries.map(formatNumber), "+Inf"].map((le) => `le="${le}"`);
+  const parts: string[] = [`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} histogram\n`];
+  for (const s of series) {
+    const sep = s.labelText === "" ? "" : ",";
+    let cumulative = 0;
+    let text = "";
+    for (let i = 0; i < les.length; i++) {
+      cumulative += s.counts[i]!;
+      text += `${name}_bucket{${s.labelText}${sep}${les[i]}} ${cumulative}\n`;
+    }
+    const braces = s.labelText === "" ? "" : `{${s.labelText}}`;
+    text += `${name}_sum${braces} ${formatNumber(s.sum)}\n${name}_count${braces} ${s.count}\n`;
+    parts.push(text);
+  }
+  return parts.join("");
+}

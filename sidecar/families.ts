@@ -1,0 +1,11 @@
+import type { LatencyKind } from "../wire/payload";
+
+/** Kong's metric names and help texts (its prometheus plugin's), one histogram family per latency kind. */
+export const FAMILIES: Record<LatencyKind, { name: string; help: string }> = {
+  upstream: { name: "kong_upstream_latency_ms", help: "Latency added by upstream response for each service in Kong" },
+  request: { name: "kong_request_latency_ms", help: "Total latency incurred during requests for each service in Kong" },
+  kong: { name: "kong_kong_latency_ms", help: "Latency added by Kong and enabled plugins for each service in Kong" },
+};
+
+/** Kong's default histogram boundaries for latencies, in ms. */
+export const KONG_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];

@@ -1,0 +1,70 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { INGEST_PATH, LATENCY_KINDS } from "../wire/payload";
+import type { Dedup } from "./dedup";
+import { renderHistogramFamily } from "./exposition";
+import { FAMILIES } from "./families";
+import { HttpError, readBody, sendJson } from "./http-util";
+import { ingest } from "./ingest";
+import type { Logger } from "./log";
+import type { SelfMetrics } from "./self-metrics";
+import type { Store } from "./store";
+
+export interface Context {
+  store: Store;
+  dedup: Dedup;
+  metrics: SelfMetrics;
+  log: Logger;
+  maxBodyBytes: number;
+  ready: () => boolean;
+}
+
+export function ingestHandler(ctx: Context) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      if (req.url !== INGEST_PATH) throw new HttpError(404, "not_found", `no such path ${req.url}; ingest is POST ${INGEST_PATH}`);
+      if (req.method !== "POST") throw new HttpError(405, "method", `${req.method} is not allowed; use POST`);
+      const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/json") throw new HttpError(415, "content_type", `content-type must be application/json, got "${type}"`);
+      const body = await readBody(req, ctx.maxBodyBytes);
+      sendJson(res, 200, ingest(body, ctx.store, ctx.dedup, ctx.metrics));
+    } catch (err) {
+      if (!(err instanceof HttpError)) {
+        ctx.log.error({ err }, "ingest failed");
+        sendJson(res, 500, { error: "internal error" });
+        return;
+      }
+      ctx.metrics.payloads.inc({ result: "rejected" });
+      ctx.metrics.rejections.inc({ reason: err.reason });
+      ctx.log.warn({ status: err.status, reason: err.reason, error: err.message }, "ingest payload refused");
+      // After refusing a body unread, the connection cannot carry another request.
+      sendJson(res, err.status, { error: err.message }, err.status === 413);
+      if (err.status === 413) req.destroy();
+    }
+  };
+}
+
+export function metricsHandler(ctx: Context) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
+      return;
+    }
+    if (path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+    } else if (path === "/readyz") {
+      const ready = ctx.ready();
+      res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
+    } else if (path === "/metrics") {
+      const parts: string[] = [];
+      for (const kind of LATENCY_KINDS) {
+        const family = ctx.store.families.get(kind);
+        if (family?.size) parts.push(renderHistogramFamily(FAMILIES[kind].name, FAMILIES[kind].help, ctx.store.boundaries, family.values()));
+      }
+      parts.push(await ctx.metrics.registry.metrics());
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(parts.join(""));
+    } else {
+      sendJson(res, 404, { error: `no such path ${path}; try /metrics, /healthz, /readyz` });
+    }
+  };
+}

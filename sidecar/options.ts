@@ -1,0 +1,87 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { AddressError, parseAddress, type ListenAddress } from "./address";
+import { KONG_BUCKETS } from "./families";
+import { LIMITS } from "../wire/payload";
+
+export interface CliOptions {
+  metricsAddress: ListenAddress;
+  ingestAddress: ListenAddress;
+  buckets: number[];
+  mappingFile: string | undefined;
+  maxBodyBytes: number;
+  logLevel: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function address(text: string): ListenAddress {
+  try {
+    return parseAddress(text);
+  } catch (err) {
+    if (err instanceof AddressError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
+}
+
+export function parseBuckets(text: string): number[] {
+  const parts = text.split(",").map((p) => p.trim());
+  const out: number[] = [];
+  for (const p of parts) {
+    const n = Number(p);
+    if (p === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${p}" is not a positive number of milliseconds`);
+    if (out.length && n <= out[out.length - 1]!) throw new InvalidArgumentError(`boundaries must increase: ${n} follows ${out[out.length - 1]}`);
+    out.push(n);
+  }
+  if (out.length > 100) throw new InvalidArgumentError(`${out.length} boundaries; at most 100`);
+  return out;
+}
+
+function positiveInteger(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
+  return n;
+}
+
+/** The command line and its environment equivalents. Commander reports a bad value and exits non-zero. */
+export function buildCommand(): Command {
+  return new Command("latency-exporter")
+    .description(
+      "Merges the upstream-latency Kong plugin's deltas and exposes kong_upstream_latency_ms (and friends) for Prometheus.",
+    )
+    .addOption(
+      new Option("--metrics-address <host:port>", "where /metrics, /healthz and /readyz are served")
+        .env("LATENCY_EXPORTER_METRICS_ADDRESS")
+        .default(address("0.0.0.0:9542"), "0.0.0.0:9542")
+        .argParser(address),
+    )
+    .addOption(
+      new Option("--ingest-address <host:port|unix:/path>", "where the plugin ships deltas (keep it loopback or a Unix socket)")
+        .env("LATENCY_EXPORTER_INGEST_ADDRESS")
+        .default(address("127.0.0.1:9543"), "127.0.0.1:9543")
+        .argParser(address),
+    )
+    .addOption(
+      new Option("--buckets <ms,ms,...>", "histogram boundaries in ms")
+        .env("LATENCY_EXPORTER_BUCKETS")
+        .default(KONG_BUCKETS, KONG_BUCKETS.join(","))
+        .argParser(parseBuckets),
+    )
+    .addOption(
+      new Option("--mapping-file <path>", "static Kong Service -> Kubernetes object mapping (YAML), for services without KIC tags or names")
+        .env("LATENCY_EXPORTER_MAPPING_FILE"),
+    )
+    .addOption(
+      new Option("--max-body-bytes <bytes>", "largest ingest payload accepted")
+        .env("LATENCY_EXPORTER_MAX_BODY_BYTES")
+        .default(LIMITS.bodyBytes)
+        .argParser(positiveInteger),
+    )
+    .addOption(new Option("--log-level <level>", "pino log level").env("LATENCY_EXPORTER_LOG_LEVEL").default("info").choices(LOG_LEVELS))
+    .showHelpAfterError()
+    .allowExcessArguments(false);
+}
+
+export function parseOptions(argv: string[]): CliOptions {
+  const cmd = buildCommand().parse(argv, { from: "user" });
+  return cmd.opts<CliOptions>();
+}

@@ -1,0 +1,64 @@
+/**
+ * The ingest payload: what the plugin ships to the sidecar every flush interval. Deltas since the last
+ * acknowledged payload of the same source; (source, seq) identifies a payload so a retry is not counted twice.
+ */
+export const WIRE_VERSION = 1;
+export const INGEST_PATH = "/v1/ingest";
+
+/** Kong's three latencies, named as Kong's `latencies` table names them. */
+export const LATENCY_KINDS = ["upstream", "request", "kong"] as const;
+export type LatencyKind = (typeof LATENCY_KINDS)[number];
+
+export const LIMITS = {
+  sourceLength: 128,
+  services: 100_000,
+  idLength: 64,
+  nameLength: 512,
+  tags: 64,
+  tagLength: 512,
+  histogramBase64Length: 1_000_000,
+  /** Default bound on one request body; the sidecar's --max-body-bytes can change it. */
+  bodyBytes: 32 * 1024 * 1024,
+} as const;
+
+export interface LatencyDelta {
+  /** Number of requests recorded. */
+  count: number;
+  /** Exact sum of their latencies, integer milliseconds. */
+  sum: number;
+  /** HdrHistogram V2 compressed base64 (see histogram.ts for the layout). */
+  hdr: string;
+}
+
+/** A Kong Service, as Kong's router and Kong Ingress Controller describe it. */
+export interface ServiceRef {
+  id: string;
+  name: string | null;
+  host: string | null;
+  tags: string[];
+}
+
+export interface ServiceDelta {
+  service: ServiceRef;
+  latencies: Partial<Record<LatencyKind, LatencyDelta>>;
+}
+
+export interface IngestPayload {
+  version: typeof WIRE_VERSION;
+  /** New for every plugin-server process (and pipeline within it). */
+  source: string;
+  /** 1, 2, 3, ... per source; a payload is retried with the same seq until acknowledged. */
+  seq: number;
+  /**
+   * Events lost since the previous payload, by reason: `overflow`, recorded for a service beyond the plugin's
+   * max_services bound; `rejected`, carried by an earlier payload the sidecar refused as invalid.
+   */
+  dropped: { overflow: number; rejected: number };
+  services: ServiceDelta[];
+}
+
+export interface IngestAck {
+  /** "applied", or "duplicate" for a seq already applied for this source. */
+  status: "applied" | "duplicate";
+  seq: number;
+}
