@@ -41,8 +41,8 @@ describe("wire payload validation", () => {
     rejects(p, /must have required property 'source'/);
     rejects([], /^payload: must be object/);
     const tooLong = clone(good);
-    tooLong.services[0]!.service.name = "x".repeat(513);
-    rejects(tooLong, /\/services\/0\/service\/name: must NOT have more than 512 characters/);
+    tooLong.services[0]!.service.name = "x".repeat(8193);
+    rejects(tooLong, /\/services\/0\/service\/name: must NOT have more than 8192 characters/);
   });
 
   it("refuses a histogram whose slots do not add up to its count", () => {

@@ -13,7 +13,8 @@ export const LIMITS = {
   sourceLength: 128,
   services: 100_000,
   idLength: 64,
-  nameLength: 512,
+  // KIC names a multi-backend HTTPRoute service after all its backends: up to ~5,400 characters.
+  nameLength: 8192,
   tags: 64,
   tagLength: 512,
   histogramBase64Length: 1_000_000,

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { REPO_ROOT } from "./kong/pluginserver";
 import { request } from "undici";
 
-export const REPO_ROOT = join(__dirname, "..", "..", "..", "..");
 export const EXPORTER_CLI = join(REPO_ROOT, "dist", "lib", "sidecar", "cli.js");
 
 export interface ExporterProcess {
