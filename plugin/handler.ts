@@ -44,8 +44,15 @@ export class UpstreamLatencyHandler {
 
   async log(kong: LogPdk): Promise<void> {
     try {
-      if (this.fromSerialize) await this.logFromSerialize(kong);
-      else await this.logUpstream(kong);
+      if (this.fromSerialize) {
+        await this.logFromSerialize(kong);
+        return;
+      }
+      const ms = latencyMs(await kong.nginx.getCtx("KONG_WAITING_TIME"));
+      if (ms === undefined) return;
+      // The hot path stays free of extra awaits: a cached Service is used synchronously.
+      const ref = this.cachedService() ?? (await this.lookupService(kong));
+      if (ref) this.pipeline.recorder.record(ref, "upstream", ms);
     } catch (err) {
       // The plugin server would log every failure; once a minute is enough to diagnose.
       const now = Date.now();
@@ -56,19 +63,14 @@ export class UpstreamLatencyHandler {
     }
   }
 
-  private async logUpstream(kong: LogPdk): Promise<void> {
-    const ms = latencyMs(await kong.nginx.getCtx("KONG_WAITING_TIME"));
-    if (ms === undefined) return;
-    const ref = await this.service(kong);
-    if (ref) this.pipeline.recorder.record(ref, "upstream", ms);
+  private cachedService(): ServiceRef | undefined {
+    return this.cached && Date.now() - this.cached.at < SERVICE_CACHE_MS ? this.cached.ref : undefined;
   }
 
-  private async service(kong: LogPdk): Promise<ServiceRef | undefined> {
-    const now = Date.now();
-    if (this.scoped && this.cached && now - this.cached.at < SERVICE_CACHE_MS) return this.cached.ref;
+  private async lookupService(kong: LogPdk): Promise<ServiceRef | undefined> {
     const svc = await kong.router.getService();
     const ref = svc ? toServiceRef(svc) : undefined;
-    if (this.scoped) this.cached = { ref, at: now };
+    if (this.scoped && ref) this.cached = { ref, at: Date.now() };
     return ref;
   }
 

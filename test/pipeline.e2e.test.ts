@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { dumpAllPlugins, makeLogContext, makeRoute, makeService, type KongService } from "./support/kong";
-import { fetchText, startExporter, waitFor, type ExporterProcess } from "./support/exporter-process";
+import { fetchText, startExporter, type ExporterProcess } from "./support/exporter-process";
+import { waitFor } from "./support/wait";
 import { parseSamples, select, value, type Sample } from "./support/prom-text";
 import { freePort, PRODUCT_PLUGIN_DIR, startPluginStack } from "./support/stack";
 

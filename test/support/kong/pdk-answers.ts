@@ -54,10 +54,6 @@ export const API_DISABLED = "API disabled in the current context";
 
 const LOG_LEVELS = new Set(["debug", "info", "notice", "warn", "err", "crit", "alert", "emerg"]);
 
-// kong.log.serialize() is cjson-encoded on every call in Kong; caching per saved table keeps the harness's
-// CPU for the plugin server when benchmarks replay one context many times (contexts are never mutated).
-const serializedJson = new WeakMap<object, string>();
-
 /**
  * Kong's answer to one PDK call made from an external plugin's log handler, which runs in a timer after the
  * request (mp_rpc.lua's call_pdk_method and get_step_method with plugin.lua's exposed_api). Calls this
@@ -68,7 +64,9 @@ export function answerPdkCall(saved: SavedLogContext, call: PdkCall): PdkAnswer 
   const args = call.Args;
   switch (call.Method) {
     case "kong.log.serialize":
-      return { step: "plugin.Step", data: serializeJson(saved.serialize) };
+      // Kong cjson-encodes the saved table on every call (plugin.lua's exposed_api): that cost is part of
+      // what choosing serialize() costs a Kong node, so the emulator pays it too.
+      return { step: "plugin.Step", data: cjsonEncode(saved.serialize) };
     case "kong.nginx.get_ctx":
       return { step: "plugin.Step", data: saved.ngxCtx[String(args[0])] };
     case "kong.ctx.shared.get":
@@ -110,14 +108,6 @@ export function answerPdkCall(saved: SavedLogContext, call: PdkCall): PdkAnswer 
   return { step: "plugin.Step", kongError: `could not find pdk method: ${call.Method}` };
 }
 
-function serializeJson(serialize: Record<string, unknown>): string {
-  let json = serializedJson.get(serialize);
-  if (json === undefined) {
-    json = cjsonEncode(serialize);
-    serializedJson.set(serialize, json);
-  }
-  return json;
-}
 
 /** kong.response.get_source(ctx). */
 function responseSource(ctx: Record<string, unknown>): string {
