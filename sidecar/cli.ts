@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   }
   let exporter;
   try {
-    exporter = await startExporter({ ...opts, mapping, log });
+    exporter = await startExporter({ ...opts, percentileWindowMs: opts.percentileWindow, mapping, log });
   } catch (err) {
     process.stderr.write(`latency-exporter: ${(err as Error).message}\n`);
     process.exit(1);

@@ -14,6 +14,8 @@ export interface ExporterOptions {
   ingestAddress: ListenAddress;
   buckets: number[];
   mapping: StaticMapping | undefined;
+  /** Length of the sliding window for percentiles. */
+  percentileWindowMs: number;
   maxBodyBytes: number;
   log: Logger;
 }
@@ -31,7 +33,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const HEADERS_TIMEOUT_MS = 5_000;
 
 export async function startExporter(opts: ExporterOptions): Promise<RunningExporter> {
-  const store = new Store(opts.buckets, opts.mapping);
+  const store = new Store({ boundaries: opts.buckets, mapping: opts.mapping, windowMs: opts.percentileWindowMs });
   const dedup = new Dedup();
   const metrics = new SelfMetrics(() => store.seriesCount(), () => dedup.sources);
   let listening = 0;

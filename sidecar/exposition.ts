@@ -3,6 +3,7 @@
  * every sample through generic label objects, ~4x slower than string building at 10k services x 15 buckets,
  * and /metrics is scraped every few seconds. prom-client still serves the sidecar's own metrics.
  */
+import { QUANTILES } from "./percentiles";
 import type { Series } from "./series";
 
 export function escapeLabelValue(v: string): string {
@@ -46,4 +47,23 @@ export function renderHistogramFamily(
     parts.push(text);
   }
   return parts.join("");
+}
+
+const QS = QUANTILES.map((q) => q.q);
+
+/**
+ * Gauges `<name>{<labels>,quantile="0.99"}` from each series' sliding window; a series with nothing in its
+ * window has no sample (an absent metric, rather than a made-up zero latency).
+ */
+export function renderPercentileFamily(name: string, help: string, series: Iterable<Series>, now: number): string {
+  const parts: string[] = [`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge\n`];
+  for (const s of series) {
+    const { count, values } = s.window.stats(now, QS);
+    if (count === 0) continue;
+    const sep = s.labelText === "" ? "" : ",";
+    let text = "";
+    for (let i = 0; i < QUANTILES.length; i++) text += `${name}{${s.labelText}${sep}quantile="${QUANTILES[i]!.label}"} ${formatNumber(values[i]!)}\n`;
+    parts.push(text);
+  }
+  return parts.length > 1 ? parts.join("") : "";
 }

@@ -7,5 +7,13 @@ export const FAMILIES: Record<LatencyKind, { name: string; help: string }> = {
   kong: { name: "kong_kong_latency_ms", help: "Latency added by Kong and enabled plugins for each service in Kong" },
 };
 
+/** The percentile gauges' name and help for a family. */
+export function percentileFamily(kind: LatencyKind, windowMs: number): { name: string; help: string } {
+  return {
+    name: `${FAMILIES[kind].name}_percentile`,
+    help: `Percentiles (label quantile) of ${FAMILIES[kind].name} over the last ${windowMs / 1000} s, from HDR histograms (within 0.4% of the exact percentile)`,
+  };
+}
+
 /** Kong's default histogram boundaries for latencies, in ms. */
 export const KONG_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { INGEST_PATH, LATENCY_KINDS } from "../wire/payload";
 import type { Dedup } from "./dedup";
-import { renderHistogramFamily } from "./exposition";
-import { FAMILIES } from "./families";
+import { renderHistogramFamily, renderPercentileFamily } from "./exposition";
+import { FAMILIES, percentileFamily } from "./families";
 import { HttpError, readBody, sendJson } from "./http-util";
 import { ingest } from "./ingest";
+import { latencyReport, LatencyQueryError } from "./latency-api";
 import type { Logger } from "./log";
 import type { SelfMetrics } from "./self-metrics";
 import type { Store } from "./store";
@@ -45,7 +46,8 @@ export function ingestHandler(ctx: Context) {
 
 export function metricsHandler(ctx: Context) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? "/").split("?")[0];
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const path = url.pathname;
     if (req.method !== "GET" && req.method !== "HEAD") {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
@@ -57,14 +59,25 @@ export function metricsHandler(ctx: Context) {
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
     } else if (path === "/metrics") {
       const parts: string[] = [];
+      const now = Date.now();
       for (const kind of LATENCY_KINDS) {
         const family = ctx.store.families.get(kind);
-        if (family?.size) parts.push(renderHistogramFamily(FAMILIES[kind].name, FAMILIES[kind].help, ctx.store.boundaries, family.values()));
+        if (!family?.size) continue;
+        parts.push(renderHistogramFamily(FAMILIES[kind].name, FAMILIES[kind].help, ctx.store.boundaries, family.values()));
+        const p = percentileFamily(kind, ctx.store.windowMs);
+        parts.push(renderPercentileFamily(p.name, p.help, family.values(), now));
       }
       parts.push(await ctx.metrics.registry.metrics());
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(parts.join(""));
+    } else if (path === "/v1/latency") {
+      try {
+        sendJson(res, 200, latencyReport(ctx.store, url.searchParams));
+      } catch (err) {
+        if (!(err instanceof LatencyQueryError)) throw err;
+        sendJson(res, 400, { error: err.message });
+      }
     } else {
-      sendJson(res, 404, { error: `no such path ${path}; try /metrics, /healthz, /readyz` });
+      sendJson(res, 404, { error: `no such path ${path}; try /metrics, /v1/latency, /healthz, /readyz` });
     }
   };
 }

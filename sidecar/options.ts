@@ -8,6 +8,7 @@ export interface CliOptions {
   ingestAddress: ListenAddress;
   buckets: number[];
   mappingFile: string | undefined;
+  percentileWindow: number;
   maxBodyBytes: number;
   logLevel: string;
 }
@@ -34,6 +35,15 @@ export function parseBuckets(text: string): number[] {
   }
   if (out.length > 100) throw new InvalidArgumentError(`${out.length} boundaries; at most 100`);
   return out;
+}
+
+/** "60s", "2m", "90000ms"; from 6 s (the window moves in sixths) to 1 h. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`"${text}" is not a duration like 60s, 2m or 500ms`);
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  if (ms < 6000 || ms > 3_600_000) throw new InvalidArgumentError(`${text} is outside 6s..1h`);
+  return ms;
 }
 
 function positiveInteger(text: string): number {
@@ -69,6 +79,12 @@ export function buildCommand(): Command {
     .addOption(
       new Option("--mapping-file <path>", "static Kong Service -> Kubernetes object mapping (YAML), for services without KIC tags or names")
         .env("LATENCY_EXPORTER_MAPPING_FILE"),
+    )
+    .addOption(
+      new Option("--percentile-window <duration>", "sliding window of the exported percentiles and /v1/latency")
+        .env("LATENCY_EXPORTER_PERCENTILE_WINDOW")
+        .default(60_000, "60s")
+        .argParser(parseDuration),
     )
     .addOption(
       new Option("--max-body-bytes <bytes>", "largest ingest payload accepted")

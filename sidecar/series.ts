@@ -1,8 +1,9 @@
-import { forEachSlot, type Histogram } from "../wire/histogram";
+import { SLOT_LOWEST, type SparseCounts } from "../wire/histogram";
+import type { SlidingWindow } from "./window";
 
 /**
- * Cumulative totals of one histogram series since the sidecar started: exact count and sum, and counts
- * per bucket boundary (not cumulative here; exposition adds them up).
+ * Cumulative totals of one histogram series since the sidecar started: exact count and sum, counts per
+ * bucket boundary (not cumulative here; exposition adds them up), and the sliding window for percentiles.
  */
 export class Series {
   count = 0;
@@ -14,22 +15,27 @@ export class Series {
   constructor(
     /** Rendered label pairs, `a="x",b="y"`, escaped once. */
     readonly labelText: string,
+    /** The labels as an object, for /v1/latency. */
+    readonly labels: Readonly<Record<string, string>>,
     private readonly boundaries: readonly number[],
+    readonly window: SlidingWindow,
   ) {
     this.counts = new Float64Array(boundaries.length + 1);
   }
 
-  add(count: number, sum: number, h: Histogram, now: number): void {
+  add(count: number, sum: number, h: SparseCounts, now: number): void {
     const b = this.boundaries;
-    let i = 0;
+    let j = 0;
     // Slots come in increasing value order, so the boundary index only moves forward. A slot's lowest
-    // value decides its bucket: slots are exact up to 2047 ms and within 0.1% above.
-    forEachSlot(h, (value, c) => {
-      while (i < b.length && value > b[i]!) i++;
-      this.counts[i]! += c;
-    });
+    // value decides its bucket: slots are exact up to 2047 ms and 0.1% wide above.
+    for (let i = 0; i < h.slots.length; i++) {
+      const value = SLOT_LOWEST[h.slots[i]!]!;
+      while (j < b.length && value > b[j]!) j++;
+      this.counts[j] += h.counts[i]!;
+    }
     this.count += count;
     this.sum += sum;
     this.lastUpdate = now;
+    this.window.add(count, sum, h, now);
   }
 }

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { deflateSync, inflateSync } from "node:zlib";
-import { encodeHistogram, newHistogram, recordMs } from "../wire/histogram";
+import fc from "fast-check";
+import { encodeHistogram, newHistogram, readCounts, recordMs, SLOT_COUNT, SLOT_LOWEST } from "../wire/histogram";
 import { PayloadError, validatePayload } from "../wire/validate";
 import { makePayload, service } from "./support/payloads";
 
@@ -27,8 +28,8 @@ describe("wire payload validation", () => {
 
   it("accepts what the recorder produces and decodes the histograms", () => {
     const v = validatePayload(clone(good));
-    assert.equal(v.histograms[0]!.upstream!.totalCount, 2);
-    assert.equal(v.histograms[0]!.request!.totalCount, 1);
+    assert.deepEqual(v.histograms[0]!.upstream!.counts, [1, 1]);
+    assert.deepEqual(v.histograms[0]!.request!.counts, [1]);
   });
 
   it("names the field of a shape error", () => {
@@ -77,6 +78,46 @@ describe("wire payload validation", () => {
     const bomb = Buffer.alloc(50_000_000);
     bomb.writeInt32BE(0x1c849313, 0);
     rejects(withHdr(reframe(bomb)), /does not inflate within/);
+  });
+
+  it("decodes exactly what hdr-histogram-js encoded", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 4_000_000 }), { maxLength: 300 }), (values) => {
+        const h = newHistogram();
+        for (const v of values) recordMs(h, v);
+        const { slots, counts } = readCounts(encodeHistogram(h));
+        assert.equal(counts.reduce((a, b) => a + b, 0), values.length);
+        const want = values.map((v) => Math.min(v, 3_600_000)).sort((a, b) => a - b);
+        let k = 0;
+        slots.forEach((slot, i) => {
+          for (let c = 0; c < counts[i]!; c++, k++) assert.ok(SLOT_LOWEST[slot]! <= want[k]! && want[k]! < SLOT_LOWEST[slot + 1]!, `value ${want[k]} in slot ${slot}`);
+        });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("refuses counts past the layout's last slot and counts beyond 32 bits", () => {
+    const header = decodeInner(Buffer.from(encodeHistogram(newHistogram()), "base64")).subarray(0, 40);
+    const zigzag = (n: number) => {
+      let z = n >= 0 ? n * 2 : -n * 2 - 1;
+      const out: number[] = [];
+      while (z >= 128) {
+        out.push((z % 128) | 0x80);
+        z = Math.floor(z / 128);
+      }
+      out.push(z);
+      return out;
+    };
+    const frame = (words: number[]) => {
+      const body = Buffer.from(words.flatMap(zigzag));
+      const inner = Buffer.concat([header, body]);
+      inner.writeInt32BE(body.length, 4);
+      return reframe(inner);
+    };
+    assert.throws(() => readCounts(frame([-SLOT_COUNT, 1])), /has counts beyond its \d+ slots/);
+    assert.throws(() => readCounts(frame([2 ** 31])), /beyond 32 bits/);
+    assert.deepEqual(readCounts(frame([0, 3, -5, 2])), { slots: [1, 7], counts: [3, 2] });
   });
 
   it("refuses a service listed twice", () => {

@@ -1,5 +1,5 @@
 import Ajv, { type ErrorObject } from "ajv";
-import { decodeHistogram, forEachSlot, HistogramEncodingError, type Histogram } from "./histogram";
+import { HistogramEncodingError, readCounts, SLOT_LOWEST, type SparseCounts } from "./histogram";
 import { LATENCY_KINDS, LIMITS, WIRE_VERSION, type IngestPayload, type LatencyKind } from "./payload";
 
 const count = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
@@ -79,7 +79,7 @@ function describe(e: ErrorObject): string {
 }
 
 /** Histograms decoded from a payload, parallel to payload.services[i].latencies. */
-export type DecodedLatencies = Partial<Record<LatencyKind, Histogram>>;
+export type DecodedLatencies = Partial<Record<LatencyKind, SparseCounts>>;
 
 export interface ValidPayload {
   payload: IngestPayload;
@@ -103,29 +103,26 @@ export function validatePayload(body: unknown): ValidPayload {
       const d = s.latencies[kind];
       if (!d) continue;
       const where = `/services/${i}/latencies/${kind}`;
-      let h: Histogram;
+      let h: SparseCounts;
       try {
-        h = decodeHistogram(d.hdr, d.count);
+        h = readCounts(d.hdr);
       } catch (err) {
         if (err instanceof HistogramEncodingError) throw new PayloadError(`${where}/hdr: ${err.message}`);
         throw err;
       }
-      // Every value lies within its slot's range (values above the range are clamped to its top), so the
-      // exact sum can be no smaller than the slots' lowest values add up to.
-      if (d.count > 0 && d.sum < lowestSum(h)) {
-        throw new PayloadError(`${where}/sum: ${d.sum} is less than the histogram's values allow`);
+      let total = 0;
+      let lowestSum = 0;
+      for (let k = 0; k < h.slots.length; k++) {
+        total += h.counts[k]!;
+        lowestSum += h.counts[k]! * SLOT_LOWEST[h.slots[k]!]!;
       }
+      if (total !== d.count) throw new PayloadError(`${where}/hdr: holds ${total} values but count says ${d.count}`);
+      // Every value lies within its slot (values above the range are clamped to its top), so the exact sum
+      // can be no smaller than the slots' lowest values add up to.
+      if (d.sum < lowestSum) throw new PayloadError(`${where}/sum: ${d.sum} is less than the histogram's values allow (${lowestSum})`);
       out[kind] = h;
     }
     return out;
   });
   return { payload: body, histograms };
-}
-
-function lowestSum(h: Histogram): number {
-  let s = 0;
-  forEachSlot(h, (value, c) => {
-    s += value * c;
-  });
-  return s;
 }

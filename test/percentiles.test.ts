@@ -1,0 +1,90 @@
+import { strict as assert } from "node:assert";
+import fc from "fast-check";
+import { validatePayload } from "../wire/validate";
+import { QUANTILES } from "../sidecar/percentiles";
+import { SlidingWindow } from "../sidecar/window";
+import { latencyReport, LatencyQueryError } from "../sidecar/latency-api";
+import { Store } from "../sidecar/store";
+import { makePayload, service } from "./support/payloads";
+
+const QS = QUANTILES.map((q) => q.q);
+
+/** The nearest-rank percentile of the values themselves: what the exporter must approximate. */
+function exact(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.max(1, Math.ceil(q * s.length - 1e-9)) - 1]!;
+}
+
+function windowOf(values: number[], now: number): SlidingWindow {
+  const w = new SlidingWindow(10_000, 6);
+  const v = validatePayload(makePayload(values.map((ms) => [service("a", "a"), "upstream", ms])));
+  const d = v.payload.services[0]!.latencies.upstream!;
+  w.add(d.count, d.sum, v.histograms[0]!.upstream!, now);
+  return w;
+}
+
+describe("windowed percentiles", () => {
+  it("are within 1% of the exact percentile of what was recorded, for any latencies", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3_600_000 })), { minLength: 1, maxLength: 400 }), (values) => {
+        const stats = windowOf(values, 1_000_000).stats(1_000_000, QS);
+        assert.equal(stats.count, values.length);
+        assert.equal(stats.sum, values.reduce((a, b) => a + b, 0));
+        QS.forEach((q, i) => {
+          const want = exact(values, q);
+          const got = stats.values[i]!;
+          assert.ok(Math.abs(got - want) <= Math.max(0.01 * want, 0), `q=${q}: got ${got}, exact ${want}`);
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("are exact below 256 ms", () => {
+    const values = Array.from({ length: 1000 }, (_, i) => (i * 7919) % 250);
+    const stats = windowOf(values, 0).stats(0, QS);
+    QS.forEach((q, i) => assert.equal(stats.values[i], exact(values, q)));
+  });
+
+  it("forget what is older than the window, in sixths of it", () => {
+    const w = windowOf([100, 200], 0);
+    assert.equal(w.stats(50_000, QS).count, 2);
+    assert.equal(w.stats(59_999, QS).count, 2);
+    assert.equal(w.stats(60_000, QS).count, 0);
+    assert.ok(w.isEmpty(60_000));
+    assert.ok(Number.isNaN(w.stats(60_000, QS).values[0]));
+  });
+});
+
+describe("GET /v1/latency report", () => {
+  const store = new Store({ boundaries: [100], mapping: undefined, windowMs: 60_000 });
+  const tags = (name: string) => [`k8s-name:${name}`, "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"];
+  const now = Date.now();
+  store.apply(
+    validatePayload(
+      makePayload([
+        ...[10, 20, 30].map((ms): [ReturnType<typeof service>, "upstream", number] => [service("1", "default.echo.80", tags("echo")), "upstream", ms]),
+        ...[40].map((ms): [ReturnType<typeof service>, "upstream", number] => [service("2", "default.echo.8080", tags("echo")), "upstream", ms]),
+        [service("3", "default.other.80", tags("other")), "upstream", 500],
+      ]),
+    ),
+    now,
+  );
+
+  it("merges every series of a Kubernetes Service into the top-level figures", () => {
+    const r = latencyReport(store, new URLSearchParams("namespace=default&service=echo"), now) as Record<string, unknown>;
+    assert.equal(r.window_seconds, 60);
+    assert.equal(r.count, 4);
+    assert.equal(r.average_ms, 25);
+    assert.equal(r.p50_ms, 20);
+    assert.equal(r.p99_ms, 40);
+    assert.equal((r.services as unknown[]).length, 2);
+  });
+
+  it("reports an idle selection as zeros, and refuses unknown parameters", () => {
+    const r = latencyReport(store, new URLSearchParams("service=nothing"), now) as Record<string, unknown>;
+    assert.deepEqual([r.count, r.average_ms, r.p99_ms], [0, 0, 0]);
+    assert.throws(() => latencyReport(store, new URLSearchParams("svc=echo"), now), LatencyQueryError);
+    assert.throws(() => latencyReport(store, new URLSearchParams("latency=total"), now), /latency must be one of/);
+  });
+});
