@@ -43,6 +43,13 @@ export const KONG_SCHEMA = [
     },
   },
   {
+    exporter_token_file: {
+      type: "string",
+      required: false,
+      description: "A file holding the sidecar's ingest token (sent as a bearer token); needed when its ingest is not on loopback.",
+    },
+  },
+  {
     max_services: {
       type: "integer",
       required: true,
@@ -55,6 +62,7 @@ export const KONG_SCHEMA = [
 
 export interface PluginConfig {
   exporter_url: string;
+  exporter_token_file?: string;
   flush_interval: number;
   latencies: LatencyKind[];
   max_services: number;
@@ -80,6 +88,7 @@ const check = ajv.compile<PluginConfig>({
       default: DEFAULTS.latencies,
     },
     max_services: { type: "integer", minimum: 1, maximum: 100000, default: DEFAULTS.max_services },
+    exporter_token_file: { type: "string", pattern: "^/", maxLength: 4096 },
   },
 });
 
@@ -116,7 +125,7 @@ export function parseExporterUrl(url: string): ExporterTarget {
 export function parseConfig(raw: unknown): PluginConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError("configuration must be an object");
   const own: Record<string, unknown> = {};
-  for (const k of Object.keys(DEFAULTS)) {
+  for (const k of [...Object.keys(DEFAULTS), "exporter_token_file"]) {
     const v = (raw as Record<string, unknown>)[k];
     // Kong sends null for a field left unset in some configurations (cjson.null); the default applies.
     if (v !== undefined && v !== null) own[k] = v;
@@ -124,7 +133,8 @@ export function parseConfig(raw: unknown): PluginConfig {
   if (!check(own)) {
     const e = check.errors![0]!;
     const field = e.instancePath.replace(/^\//, "").replace(/\//g, ".") || "config";
-    const detail = e.keyword === "enum" ? `must be one of ${LATENCY_KINDS.join(", ")}` : e.message;
+    const detail =
+      e.keyword === "enum" ? `must be one of ${LATENCY_KINDS.join(", ")}` : e.keyword === "pattern" ? "must be an absolute path" : e.message;
     throw new ConfigError(`${field} ${detail} (got ${JSON.stringify(valueAt(own, e.instancePath))})`);
   }
   parseExporterUrl(own.exporter_url as string);

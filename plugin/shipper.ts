@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Client } from "undici";
 import { INGEST_PATH, WIRE_VERSION, type IngestAck, type IngestPayload } from "../wire/payload";
 import type { ExporterTarget } from "./schema";
@@ -33,6 +34,7 @@ export class Shipper {
     private readonly source: string,
     target: ExporterTarget,
     private intervalMs: number,
+    private readonly tokenFile: string | undefined,
   ) {
     const timeouts = { headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS, connectTimeout: 2_000 };
     this.client =
@@ -92,13 +94,15 @@ export class Shipper {
   }
 
   private async send(p: Pending): Promise<void> {
+    const headers = this.headers();
+    if (!headers) return;
     let status: number;
     let text: string;
     try {
       const res = await this.client.request({
         path: INGEST_PATH,
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers,
         body: p.payload,
       });
       status = res.statusCode;
@@ -115,7 +119,8 @@ export class Shipper {
       this.nextAttemptAt = 0;
       return;
     }
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    // 401/403 (a token being rotated), 408 and 429 are worth retrying; other 4xx are about the payload.
+    if (status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status)) {
       // Resending a payload the sidecar judged invalid would block every later one: drop it, and report
       // its events as rejected in the next payload so the loss is visible in the sidecar's metrics.
       log.error({ seq: p.seq, status, reason: text.slice(0, 500), events: p.events }, "latency-exporter refused a payload; its events are dropped");
@@ -126,6 +131,20 @@ export class Shipper {
     return this.failed(`HTTP ${status}: ${text.slice(0, 200)}`);
   }
 
+  /** The token file is read for every shipment, so a rotated Secret is picked up without a restart. */
+  private headers(): Record<string, string> | undefined {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (this.tokenFile) {
+      try {
+        headers.authorization = `Bearer ${readFileSync(this.tokenFile, "utf8").trim()}`;
+      } catch (err) {
+        this.failed(`cannot read exporter_token_file: ${(err as Error).message}`);
+        return undefined;
+      }
+    }
+    return headers;
+  }
+
   private failed(reason: string): void {
     this.failures++;
     const backoff = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** Math.min(this.failures, 16));
@@ -133,6 +152,21 @@ export class Shipper {
     if (this.failures === 1 || this.failures % 10 === 0) {
       log.warn({ failures: this.failures, reason, retryInMs: Math.round(this.nextAttemptAt - Date.now()) }, "cannot ship latency deltas; keeping them merged and retrying");
     }
+  }
+
+  /**
+   * Ships everything left, retrying without backoff, until done or `deadline` (epoch ms). For shutdown:
+   * the timer stops, so nothing new is started behind it.
+   */
+  async drain(deadline: number): Promise<boolean> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    while (this.hasUnsent() && Date.now() < deadline) {
+      this.nextAttemptAt = 0;
+      await this.tick();
+      if (this.hasUnsent()) await new Promise((r) => setTimeout(r, 100));
+    }
+    return !this.hasUnsent();
   }
 
   async close(): Promise<void> {

@@ -3,20 +3,30 @@ import { createLogger } from "./log";
 import { startExporter } from "./exporter";
 import { loadMappingFile } from "./mapping-file";
 import { parseOptions } from "./options";
+import { IngestToken } from "./token";
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const log = createLogger(opts.logLevel);
   let mapping;
+  let token;
   try {
     mapping = opts.mappingFile ? loadMappingFile(opts.mappingFile) : undefined;
+    token = opts.ingestTokenFile ? IngestToken.fromFile(opts.ingestTokenFile) : undefined;
   } catch (err) {
     process.stderr.write(`latency-exporter: ${(err as Error).message}\n`);
     process.exit(2);
   }
   let exporter;
   try {
-    exporter = await startExporter({ ...opts, percentileWindowMs: opts.percentileWindow, mapping, log });
+    exporter = await startExporter({
+      ...opts,
+      percentileWindowMs: opts.percentileWindow,
+      seriesIdleMs: opts.seriesIdleTimeout,
+      mapping,
+      token,
+      log,
+    });
   } catch (err) {
     process.stderr.write(`latency-exporter: ${(err as Error).message}\n`);
     process.exit(1);

@@ -1,13 +1,14 @@
 import { createServer, type Server } from "node:http";
 import { lstatSync, unlinkSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { formatAddress, type ListenAddress } from "./address";
+import { formatAddress, isLoopback, type ListenAddress } from "./address";
 import { Dedup } from "./dedup";
 import { ingestHandler, metricsHandler, type Context } from "./handlers";
 import type { Logger } from "./log";
 import type { StaticMapping } from "./mapping-file";
 import { SelfMetrics } from "./self-metrics";
 import { Store } from "./store";
+import type { IngestToken } from "./token";
 
 export interface ExporterOptions {
   metricsAddress: ListenAddress;
@@ -16,6 +17,10 @@ export interface ExporterOptions {
   mapping: StaticMapping | undefined;
   /** Length of the sliding window for percentiles. */
   percentileWindowMs: number;
+  maxSeries: number;
+  seriesIdleMs: number;
+  /** Required for an ingest address other than loopback or a Unix socket. */
+  token: IngestToken | undefined;
   maxBodyBytes: number;
   log: Logger;
 }
@@ -33,11 +38,28 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const HEADERS_TIMEOUT_MS = 5_000;
 
 export async function startExporter(opts: ExporterOptions): Promise<RunningExporter> {
-  const store = new Store({ boundaries: opts.buckets, mapping: opts.mapping, windowMs: opts.percentileWindowMs });
+  if (!isLoopback(opts.ingestAddress) && !opts.token) {
+    throw new Error(
+      `refusing to listen for ingest on ${formatAddress(opts.ingestAddress)} without --ingest-token-file: ` +
+        "anyone on the network could write latencies; use loopback or a Unix socket, or set a token",
+    );
+  }
+  const store = new Store({
+    boundaries: opts.buckets,
+    mapping: opts.mapping,
+    windowMs: opts.percentileWindowMs,
+    maxSeries: opts.maxSeries,
+    idleMs: opts.seriesIdleMs,
+  });
   const dedup = new Dedup();
   const metrics = new SelfMetrics(() => store.seriesCount(), () => dedup.sources);
   let listening = 0;
-  const ctx: Context = { store, dedup, metrics, log: opts.log, maxBodyBytes: opts.maxBodyBytes, ready: () => listening === 2 };
+  const ctx: Context = { store, dedup, metrics, log: opts.log, token: opts.token, maxBodyBytes: opts.maxBodyBytes, ready: () => listening === 2 };
+  const sweeper = setInterval(() => {
+    const removed = store.sweep();
+    if (removed) metrics.seriesRemoved.inc(removed);
+  }, Math.min(30_000, opts.seriesIdleMs / 4));
+  sweeper.unref();
 
   const ingestServer = createServer((req, res) => void ingestHandler(ctx)(req, res));
   const metricsServer = createServer((req, res) => void metricsHandler(ctx)(req, res));
@@ -51,6 +73,7 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
   try {
     metricsAddress = await listen(metricsServer, opts.metricsAddress);
   } catch (err) {
+    clearInterval(sweeper);
     await closeServer(ingestServer);
     throw err;
   }
@@ -62,6 +85,7 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
     store,
     async close() {
       listening = 0;
+      clearInterval(sweeper);
       await Promise.all([closeServer(ingestServer), closeServer(metricsServer)]);
     },
   };

@@ -9,12 +9,14 @@ import { latencyReport, LatencyQueryError } from "./latency-api";
 import type { Logger } from "./log";
 import type { SelfMetrics } from "./self-metrics";
 import type { Store } from "./store";
+import type { IngestToken } from "./token";
 
 export interface Context {
   store: Store;
   dedup: Dedup;
   metrics: SelfMetrics;
   log: Logger;
+  token: IngestToken | undefined;
   maxBodyBytes: number;
   ready: () => boolean;
 }
@@ -24,6 +26,9 @@ export function ingestHandler(ctx: Context) {
     try {
       if (req.url !== INGEST_PATH) throw new HttpError(404, "not_found", `no such path ${req.url}; ingest is POST ${INGEST_PATH}`);
       if (req.method !== "POST") throw new HttpError(405, "method", `${req.method} is not allowed; use POST`);
+      if (ctx.token && !ctx.token.accepts(req.headers.authorization)) {
+        throw new HttpError(401, "unauthorized", "missing or wrong bearer token (see --ingest-token-file)");
+      }
       const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
       if (type !== "application/json") throw new HttpError(415, "content_type", `content-type must be application/json, got "${type}"`);
       const body = await readBody(req, ctx.maxBodyBytes);
@@ -37,9 +42,10 @@ export function ingestHandler(ctx: Context) {
       ctx.metrics.payloads.inc({ result: "rejected" });
       ctx.metrics.rejections.inc({ reason: err.reason });
       ctx.log.warn({ status: err.status, reason: err.reason, error: err.message }, "ingest payload refused");
-      // After refusing a body unread, the connection cannot carry another request.
-      sendJson(res, err.status, { error: err.message }, err.status === 413);
-      if (err.status === 413) req.destroy();
+      // A body refused unread (too large, or not allowed in) leaves the connection unusable: close it.
+      const unread = err.status === 413 || err.status === 401;
+      sendJson(res, err.status, { error: err.message }, unread);
+      if (unread) req.destroy();
     }
   };
 }

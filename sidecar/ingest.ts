@@ -28,7 +28,8 @@ export function ingest(body: Buffer, store: Store, dedup: Dedup, metrics: SelfMe
     metrics.payloads.inc({ result: "duplicate" });
     return { status: "duplicate", seq };
   }
-  store.apply(valid);
+  const { overflowEvents } = store.apply(valid);
+  if (overflowEvents) metrics.seriesOverflow.inc(overflowEvents);
   dedup.commit(source, seq);
   metrics.payloads.inc({ result: "applied" });
   if (dropped.overflow) metrics.droppedEvents.inc({ reason: "overflow" }, dropped.overflow);

@@ -9,6 +9,9 @@ export interface CliOptions {
   buckets: number[];
   mappingFile: string | undefined;
   percentileWindow: number;
+  maxSeries: number;
+  seriesIdleTimeout: number;
+  ingestTokenFile: string | undefined;
   maxBodyBytes: number;
   logLevel: string;
 }
@@ -37,12 +40,12 @@ export function parseBuckets(text: string): number[] {
   return out;
 }
 
-/** "60s", "2m", "90000ms"; from 6 s (the window moves in sixths) to 1 h. */
-export function parseDuration(text: string): number {
+/** "60s", "2m", "90000ms", "1h", within [minMs, maxMs]. */
+export function parseDuration(text: string, minMs: number, maxMs: number): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
   if (!m) throw new InvalidArgumentError(`"${text}" is not a duration like 60s, 2m or 500ms`);
   const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
-  if (ms < 6000 || ms > 3_600_000) throw new InvalidArgumentError(`${text} is outside 6s..1h`);
+  if (ms < minMs || ms > maxMs) throw new InvalidArgumentError(`${text} is outside ${minMs / 1000}s..${maxMs / 1000}s`);
   return ms;
 }
 
@@ -84,7 +87,24 @@ export function buildCommand(): Command {
       new Option("--percentile-window <duration>", "sliding window of the exported percentiles and /v1/latency")
         .env("LATENCY_EXPORTER_PERCENTILE_WINDOW")
         .default(60_000, "60s")
-        .argParser(parseDuration),
+        // At least 6 s: the window moves in sixths of its length.
+        .argParser((t) => parseDuration(t, 6_000, 3_600_000)),
+    )
+    .addOption(
+      new Option("--max-series <n>", "bound on exported series; events of series beyond it are counted, not exported")
+        .env("LATENCY_EXPORTER_MAX_SERIES")
+        .default(10_000)
+        .argParser(positiveInteger),
+    )
+    .addOption(
+      new Option("--series-idle-timeout <duration>", "remove a series not updated for this long")
+        .env("LATENCY_EXPORTER_SERIES_IDLE_TIMEOUT")
+        .default(15 * 60_000, "15m")
+        .argParser((t) => parseDuration(t, 10_000, 7 * 24 * 3_600_000)),
+    )
+    .addOption(
+      new Option("--ingest-token-file <path>", "require `Authorization: Bearer <token>` on ingest, with the token read from this file")
+        .env("LATENCY_EXPORTER_INGEST_TOKEN_FILE"),
     )
     .addOption(
       new Option("--max-body-bytes <bytes>", "largest ingest payload accepted")

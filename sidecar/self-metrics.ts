@@ -27,6 +27,16 @@ export class SelfMetrics {
     labelNames: ["kind"],
     registers: [this.registry],
   });
+  readonly seriesOverflow = new Counter({
+    name: "latency_exporter_series_overflow_events_total",
+    help: "Events not exported because their series would exceed --max-series.",
+    registers: [this.registry],
+  });
+  readonly seriesRemoved = new Counter({
+    name: "latency_exporter_series_removed_total",
+    help: "Series removed after --series-idle-timeout without updates.",
+    registers: [this.registry],
+  });
   readonly series: Gauge;
   readonly sources: Gauge;
 

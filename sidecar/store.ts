@@ -10,6 +10,7 @@ interface LabelCacheEntry {
   fingerprint: string;
   text: string;
   labels: ServiceLabels;
+  lastSeen: number;
 }
 
 export interface StoreOptions {
@@ -17,6 +18,15 @@ export interface StoreOptions {
   mapping: StaticMapping | undefined;
   /** Length of the percentile window. */
   windowMs: number;
+  /** Bound on series across all families: a flood of distinct services must not exhaust memory. */
+  maxSeries: number;
+  /** A series not updated for this long is removed (a Kong Service that is gone, or renamed). */
+  idleMs: number;
+}
+
+export interface ApplyResult {
+  /** Events of series that could not be created because maxSeries was reached. */
+  overflowEvents: number;
 }
 
 /** The window moves in steps of a sixth of its length (10 s for the default 60 s). */
@@ -31,6 +41,7 @@ export class Store {
   readonly boundaries: readonly number[];
   readonly windowMs: number;
   private readonly labels = new Map<string, LabelCacheEntry>();
+  private series = 0;
 
   constructor(private readonly options: StoreOptions) {
     this.boundaries = options.boundaries;
@@ -38,9 +49,10 @@ export class Store {
   }
 
   /** Applies a validated payload; cannot fail half-way (validation has decoded everything already). */
-  apply({ payload, histograms }: ValidPayload, now = Date.now()): void {
+  apply({ payload, histograms }: ValidPayload, now = Date.now()): ApplyResult {
+    let overflowEvents = 0;
     payload.services.forEach((s, i) => {
-      const label = this.labelsFor(s.service);
+      const label = this.labelsFor(s.service, now);
       const decoded = histograms[i]!;
       for (const [kind, d] of Object.entries(s.latencies) as [LatencyKind, { count: number; sum: number }][]) {
         let family = this.families.get(kind);
@@ -50,26 +62,50 @@ export class Store {
         }
         let series = family.get(label.text);
         if (!series) {
+          if (this.series >= this.options.maxSeries) {
+            overflowEvents += d.count;
+            continue;
+          }
+          this.series++;
           series = new Series(label.text, label.labels, this.boundaries, new SlidingWindow(this.windowMs / WINDOW_SLOTS, WINDOW_SLOTS));
           family.set(label.text, series);
         }
         series.add(d.count, d.sum, decoded[kind]!, now);
       }
     });
+    return { overflowEvents };
+  }
+
+  /** Removes idle series and forgets idle services; returns how many series went. */
+  sweep(now = Date.now()): number {
+    const before = now - this.options.idleMs;
+    let removed = 0;
+    for (const family of this.families.values()) {
+      for (const [key, series] of family) {
+        if (series.lastUpdate < before) {
+          family.delete(key);
+          removed++;
+        }
+      }
+    }
+    for (const [id, entry] of this.labels) if (entry.lastSeen < before) this.labels.delete(id);
+    this.series -= removed;
+    return removed;
   }
 
   seriesCount(): number {
-    let n = 0;
-    for (const f of this.families.values()) n += f.size;
-    return n;
+    return this.series;
   }
 
-  private labelsFor(svc: ServiceRef): LabelCacheEntry {
+  private labelsFor(svc: ServiceRef, now: number): LabelCacheEntry {
     const fingerprint = `${svc.name}\u0000${svc.host}\u0000${svc.tags.join("\u0000")}`;
     const hit = this.labels.get(svc.id);
-    if (hit && hit.fingerprint === fingerprint) return hit;
+    if (hit && hit.fingerprint === fingerprint) {
+      hit.lastSeen = now;
+      return hit;
+    }
     const labels = serviceLabels(svc, this.options.mapping);
-    const entry = { fingerprint, text: labelText(labels), labels };
+    const entry = { fingerprint, text: labelText(labels), labels, lastSeen: now };
     this.labels.set(svc.id, entry);
     return entry;
   }

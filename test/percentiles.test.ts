@@ -57,7 +57,7 @@ describe("windowed percentiles", () => {
 });
 
 describe("GET /v1/latency report", () => {
-  const store = new Store({ boundaries: [100], mapping: undefined, windowMs: 60_000 });
+  const store = new Store({ boundaries: [100], mapping: undefined, windowMs: 60_000, maxSeries: 100, idleMs: 600_000 });
   const tags = (name: string) => [`k8s-name:${name}`, "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"];
   const now = Date.now();
   store.apply(

@@ -49,7 +49,7 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
     assert.equal(typeof p.Priority, "number");
     assert.deepEqual(p.Phases, ["log"]);
     const fields = (p.Schema as unknown as { fields: [{ config: { fields: Record<string, unknown>[] } }] }).fields[0].config.fields.map((f) => Object.keys(f)[0]);
-    assert.deepEqual(fields, ["exporter_url", "flush_interval", "latencies", "max_services"]);
+    assert.deepEqual(fields, ["exporter_url", "flush_interval", "latencies", "exporter_token_file", "max_services"]);
     assert.equal(stdout.trim(), JSON.stringify(plugins));
   });
 

@@ -1,0 +1,77 @@
+{{/*
+Checks across values that values.schema.json cannot express with a readable message. Each failure names the
+values to change.
+*/}}
+{{- define "kle.validate" -}}
+{{- $v := .Values -}}
+{{- if and (eq $v.pluginServer.mode "kongImage") (not $v.kong.image) -}}
+{{- fail "pluginServer.mode=kongImage needs kong.image: a Kong image with Node.js and the plugin installed (build images/kong.Dockerfile). With Kong's stock image use pluginServer.mode=injected." -}}
+{{- end -}}
+{{- if and (eq $v.pluginServer.mode "injected") $v.pluginServer.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "pluginServer.nativeSidecar=true needs Kubernetes 1.29 or later (native sidecar containers); this cluster is %s. Set pluginServer.nativeSidecar=false." .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- $ingest := $v.exporter.ingestAddress -}}
+{{- if not (regexMatch "^((127\\.0\\.0\\.1|localhost|\\[::1\\]):[0-9]{1,5}|unix:(/[A-Za-z0-9._-]+)+)$" $ingest) -}}
+{{- fail (printf "exporter.ingestAddress=%s: the ingest endpoint must be loopback (127.0.0.1:PORT, localhost:PORT or [::1]:PORT; the pod's containers share the network) or a Unix socket (unix:/path/on/the/shared/volume.sock). Anything else would let other pods inject latencies." $ingest) -}}
+{{- end -}}
+{{- $kongPorts := list 8000 8443 8100 8444 -}}
+{{- if has (int $v.exporter.metricsPort) $kongPorts -}}
+{{- fail (printf "exporter.metricsPort=%d is taken in the Kong pod (the operator's Kong listens on 8000 proxy, 8443 proxy-ssl, 8100 status/metrics, 8444 admin): choose another port." (int $v.exporter.metricsPort)) -}}
+{{- end -}}
+{{- if not (hasPrefix "unix:" $ingest) -}}
+{{- $port := regexReplaceAll "^.*:" $ingest "" | int -}}
+{{- if or (has $port $kongPorts) (eq $port (int $v.exporter.metricsPort)) -}}
+{{- fail (printf "exporter.ingestAddress=%s: port %d is already used in the Kong pod (Kong: 8000, 8443, 8100, 8444; exporter.metricsPort: %d)." $ingest $port (int $v.exporter.metricsPort)) -}}
+{{- end -}}
+{{- if or (lt $port 1) (gt $port 65535) -}}
+{{- fail (printf "exporter.ingestAddress=%s: port %d is not between 1 and 65535." $ingest $port) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (hasPrefix "unix:" $v.exporter.ingestAddress) (not (hasPrefix (printf "unix:%s/" $v.pluginServer.socketDir) $v.exporter.ingestAddress)) -}}
+{{- fail (printf "exporter.ingestAddress=%s: a Unix socket must live on the shared volume, i.e. unix:%s/<name>.sock (pluginServer.socketDir), for the plugin to reach it." $v.exporter.ingestAddress $v.pluginServer.socketDir) -}}
+{{- end -}}
+{{- $gcSpec := $v.gatewayConfiguration.spec | default dict -}}
+{{- $dp := get $gcSpec "dataPlaneOptions" | default dict -}}
+{{- $dep := get $dp "deployment" | default dict -}}
+{{- if hasKey $dep "podTemplateSpec" -}}
+{{- fail "gatewayConfiguration.spec.dataPlaneOptions.deployment.podTemplateSpec is built by the chart: use podTemplate, kong, pluginServer and exporter values instead." -}}
+{{- end -}}
+{{- if and $v.monitoring.enabled (eq $v.monitoring.kind "ServiceMonitor") (not $v.metricsService.enabled) -}}
+{{- fail "monitoring.kind=ServiceMonitor scrapes the metrics Service: set metricsService.enabled=true, or use monitoring.kind=PodMonitor." -}}
+{{- end -}}
+{{- if and $v.autoscaling.hpa.enabled $v.autoscaling.keda.enabled -}}
+{{- fail "autoscaling.hpa.enabled and autoscaling.keda.enabled are both true: KEDA creates its own HPA, and two autoscalers would fight over the same workloads. Enable one." -}}
+{{- end -}}
+{{- if and (or $v.autoscaling.hpa.enabled $v.autoscaling.keda.enabled) (not $v.autoscaling.targets) -}}
+{{- fail "autoscaling is enabled but autoscaling.targets is empty: list the workloads to scale (see values.yaml)." -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $i, $t := $v.autoscaling.targets -}}
+{{- $name := $t.name | default $t.workload.name -}}
+{{- $ns := $t.namespace | default $.Release.Namespace -}}
+{{- $key := printf "%s/%s" $ns $name -}}
+{{- if hasKey $seen $key -}}
+{{- fail (printf "autoscaling.targets[%d]: another target is already named %s (set a distinct name)." $i $key) -}}
+{{- end -}}
+{{- $_ := set $seen $key true -}}
+{{- $wl := printf "workload %s/%s %s" $ns ($t.workload.kind | default "Deployment") $t.workload.name -}}
+{{- if hasKey $seen $wl -}}
+{{- fail (printf "autoscaling.targets[%d]: another target already scales %s; two autoscalers would fight. Put both averageMs and p99Ms in one target instead." $i (trimPrefix "workload " $wl)) -}}
+{{- end -}}
+{{- $_ = set $seen $wl true -}}
+{{- if not (or (hasKey $t "averageMs") (hasKey $t "p99Ms")) -}}
+{{- fail (printf "autoscaling.targets[%d] (%s): set averageMs (scale on the 60s average) and/or p99Ms (scale on the p99), in milliseconds." $i $key) -}}
+{{- end -}}
+{{- if lt (int $t.maxReplicas) (int ($t.minReplicas | default 1)) -}}
+{{- fail (printf "autoscaling.targets[%d] (%s): maxReplicas %d is below minReplicas %d." $i $key (int $t.maxReplicas) (int ($t.minReplicas | default 1))) -}}
+{{- end -}}
+{{- if $v.autoscaling.hpa.enabled -}}
+{{- if and (hasKey $t "averageMs") (not $v.prometheusAdapter.average) -}}
+{{- fail (printf "autoscaling.targets[%d] (%s) sets averageMs, but prometheusAdapter.average=false: the adapter would not serve kong_upstream_latency_ms_60s_average." $i $key) -}}
+{{- end -}}
+{{- if and (hasKey $t "p99Ms") (not $v.prometheusAdapter.p99) -}}
+{{- fail (printf "autoscaling.targets[%d] (%s) sets p99Ms, but prometheusAdapter.p99=false: the adapter would not serve kong_upstream_latency_ms_p99." $i $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

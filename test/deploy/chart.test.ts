@@ -1,0 +1,435 @@
+/**
+ * The Helm chart, rendered by the real helm 3 (.ci/install-helm.sh): lint, every variant rendered and every object
+ * validated (kubernetes-models for built-in and Prometheus Operator kinds, the Kong Gateway Operator CRDs of
+ * ../shared with ajv, hand-written closed schemas for KEDA and Kong Ingress Controller kinds), the pod template
+ * merged into the Deployment the operator generates, the pieces the autoscaling guide needs compared with the
+ * guide itself, and bad values refused with a message that says what to change.
+ */
+import { strict as assert } from "node:assert";
+import { parse } from "yaml";
+import { guideAdapterValues, guideObject } from "./support/guide";
+import { helmLint, helmTemplateRaw, render, renderNotes, requireHelm, type K8sObject, type Values } from "./support/helm";
+import { operatorDeployment, strategicMerge } from "./support/smp";
+import { knownCrdVersions, objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
+
+type Obj = Record<string, any>;
+
+const ECHO_TARGET = {
+  name: "echo",
+  namespace: "default",
+  workload: { apiVersion: "apps/v1", kind: "Deployment", name: "echo" },
+  service: "echo",
+  averageMs: 40,
+  minReplicas: 1,
+  maxReplicas: 10,
+};
+
+/** Every variant the chart documents; each must lint, render and validate. */
+const VARIANTS: Record<string, Values> = {
+  default: {},
+  "v1beta1 as in the guide": {
+    gatewayConfiguration: {
+      name: "kong",
+      apiVersion: "gateway-operator.konghq.com/v1beta1",
+      spec: {
+        dataPlaneOptions: { deployment: { replicas: 1 } },
+        controlPlaneOptions: { deployment: { podTemplateSpec: { spec: { containers: [{ name: "controller" }] } } } },
+      },
+    },
+  },
+  "v2beta1 with scaling and network options": {
+    gatewayConfiguration: {
+      spec: {
+        dataPlaneOptions: {
+          deployment: { scaling: { horizontal: { minReplicas: 2, maxReplicas: 4 } } },
+          network: { services: { ingress: { type: "LoadBalancer" } } },
+        },
+      },
+    },
+  },
+  "kongImage mode": { pluginServer: { mode: "kongImage" }, kong: { image: "registry.example.com/kong-upstream-latency:3.9" } },
+  "injected without native sidecar": { pluginServer: { nativeSidecar: false } },
+  PodMonitor: { monitoring: { kind: "PodMonitor" } },
+  "HPA (average and p99)": { autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, p99Ms: 250 }] } },
+  "KEDA ScaledObject": {
+    autoscaling: { keda: { enabled: true }, targets: [ECHO_TARGET, { workload: { name: "billing" }, namespace: "shop", service: "billing", p99Ms: 300, maxReplicas: 5 }] },
+  },
+  "KEDA with PodMonitor": { monitoring: { kind: "PodMonitor" }, autoscaling: { keda: { enabled: true }, targets: [ECHO_TARGET] } },
+  "everything switched on": {
+    commonLabels: { team: "platform" },
+    image: { repository: "registry.example.com/kong-latency-exporter", tag: "0.1.0-rc1", pullPolicy: "Always" },
+    imagePullSecrets: ["regcred"],
+    gatewayConfiguration: { labels: { tier: "edge" }, annotations: { "example.com/owner": "platform" } },
+    podTemplate: { labels: { extra: "yes" }, annotations: { "example.com/scrape": "true" } },
+    kong: { image: "kong/kong-gateway:3.9", plugins: ["bundled", "my-plugin"], extraEnv: [{ name: "KONG_LOG_LEVEL", value: "info" }] },
+    pluginServer: { extraArgs: ["-v"], extraEnv: [{ name: "UPSTREAM_LATENCY_LOG_LEVEL", value: "debug" }] },
+    exporter: {
+      ingestAddress: "unix:/upstream-latency/ingest.sock",
+      buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500],
+      percentileWindow: "2m",
+      logLevel: "debug",
+      mapping: { byName: { "legacy-billing": { namespace: "billing", name: "api" } } },
+      extraArgs: ["--max-body-bytes", "1048576"],
+      extraEnv: [{ name: "TZ", value: "UTC" }],
+    },
+    plugin: {
+      config: { flush_interval: 0.5, latencies: ["upstream", "request", "kong"], max_services: 5000 },
+      kongClusterPlugin: { enabled: true },
+      kongPlugins: { enabled: true, namespaces: ["default", "shop"] },
+    },
+    metricsService: { labels: { scrape: "yes" }, annotations: { "example.com/a": "b" } },
+    monitoring: { interval: "15s", scrapeTimeout: "10s", metricRelabelings: [{ action: "drop", sourceLabels: ["__name__"], regex: "nodejs_.*" }] },
+    prometheus: { url: "http://prometheus-operated.monitoring.svc", port: 9090 },
+    prometheusAdapter: { rulesConfigMap: { name: "latency-rules", namespace: "monitoring" } },
+    autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } }] },
+    grafanaDashboard: { namespace: "monitoring", annotations: { grafana_folder: "Kong" } },
+  },
+  "everything optional switched off": {
+    metricsService: { enabled: false },
+    monitoring: { enabled: false },
+    prometheusAdapter: { rulesConfigMap: { enabled: false } },
+    grafanaDashboard: { enabled: false },
+  },
+  "a 53-character release name (names stay within 63)": {},
+};
+
+const RELEASE: Record<string, string> = { "a 53-character release name (names stay within 63)": "a-very-long-release-name-to-check-name-truncation-xyz" };
+
+function byKind(objs: K8sObject[], kind: string): Obj[] {
+  return objs.filter((o) => o.kind === kind) as Obj[];
+}
+
+function one(objs: K8sObject[], kind: string): Obj {
+  const found = byKind(objs, kind);
+  assert.equal(found.length, 1, `expected one ${kind}, got ${found.length}`);
+  return found[0]!;
+}
+
+function podTemplate(objs: K8sObject[]): Obj {
+  return one(objs, "GatewayConfiguration").spec.dataPlaneOptions.deployment.podTemplateSpec;
+}
+
+function container(spec: Obj, name: string, list: "containers" | "initContainers" = "containers"): Obj {
+  const c = (spec[list] ?? []).find((x: Obj) => x.name === name);
+  assert.ok(c, `no ${list} entry named ${name}`);
+  return c;
+}
+
+function envOf(c: Obj): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    assert.ok(!(e.name in out), `env ${e.name} set twice in ${c.name}`);
+    out[e.name] = e.value;
+  }
+  return out;
+}
+
+function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+describe("deploy: Helm chart charts/kong-latency-exporter", function () {
+  this.timeout(120_000);
+  let helm: string;
+
+  before(function () {
+    helm = requireHelm(this);
+    assert.ok(knownCrdVersions("GatewayConfiguration").length >= 2, "the GatewayConfiguration CRD versions were not loaded from ../shared");
+  });
+
+  describe("every variant lints, renders and validates", function () {
+    for (const [name, values] of Object.entries(VARIANTS)) {
+      it(name, function () {
+        const lint = helmLint(helm, values);
+        assert.ok(lint.ok, `helm lint --strict failed:\n${lint.stdout}\n${lint.stderr}`);
+        const objs = render(helm, values, { release: RELEASE[name] ?? "kle" });
+        assert.ok(objs.length > 0);
+        const problems = objs.flatMap((o) => validateObject(o).map((e) => `${objectName(o)}: ${e}`));
+        assert.deepEqual(problems, [], problems.join("\n"));
+
+        // Names are unique per kind and namespace.
+        const keys = objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
+        assert.equal(new Set(keys).size, keys.length, `duplicate objects: ${keys.join(", ")}`);
+
+        // The pod template is a valid PodTemplateSpec, and so is the Deployment once the operator has merged it.
+        const tpl = podTemplate(objs);
+        assert.deepEqual(validatePodTemplateSpec(tpl), []);
+        const merged = strategicMerge(operatorDeployment("kong-abc12", "kong"), { spec: { template: tpl } }) as Obj;
+        assert.deepEqual(validateObject(merged as K8sObject), []);
+        const spec = merged.spec.template.spec;
+        const all = [...(spec.initContainers ?? []), ...spec.containers];
+        const volumes = new Set(spec.volumes.map((v: Obj) => v.name));
+        const portNames = new Set<string>();
+        for (const c of all) {
+          for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), `${c.name} mounts unknown volume ${m.name}`);
+          for (const p of c.ports ?? []) {
+            assert.ok(!portNames.has(p.name), `port name ${p.name} used twice in the pod`);
+            portNames.add(p.name);
+          }
+          envOf(c);
+        }
+        assert.equal(new Set(all.map((c: Obj) => c.name)).size, all.length, "container names must be unique in the pod");
+
+        // Kong's settings replaced the operator's by name, and the operator's own are kept.
+        const proxy = container(spec, "proxy");
+        const env = envOf(proxy);
+        assert.match(env.KONG_PLUGINS!, /(^|,)upstream-latency$/);
+        assert.equal(env.KONG_DATABASE, "off", "the operator's env must survive the merge");
+        assert.ok(proxy.volumeMounts.some((m: Obj) => m.name === "cluster-certificate"), "the operator's mounts must survive the merge");
+
+        // The Service and the monitors select the Kong pods; their ports exist.
+        const podLabels = merged.spec.template.metadata.labels;
+        for (const svc of byKind(objs, "Service")) {
+          assert.ok(matches(svc.spec.selector, podLabels), "the metrics Service must select the Kong pods");
+          for (const p of svc.spec.ports) assert.ok(portNames.has(p.targetPort), `Service targetPort ${p.targetPort} is no port of the pod`);
+          for (const sm of byKind(objs, "ServiceMonitor")) {
+            assert.ok(matches(sm.spec.selector.matchLabels, svc.metadata.labels), "the ServiceMonitor must select the metrics Service");
+            assert.ok(svc.spec.ports.some((p: Obj) => p.name === sm.spec.endpoints[0].port), "ServiceMonitor port must name a Service port");
+          }
+        }
+        for (const pm of byKind(objs, "PodMonitor")) {
+          assert.ok(matches(pm.spec.selector.matchLabels, podLabels), "the PodMonitor must select the Kong pods");
+          assert.ok(portNames.has(pm.spec.podMetricsEndpoints[0].port), "PodMonitor port must name a container port");
+        }
+        for (const o of objs) assert.ok(o.metadata.name.length <= 63, `${objectName(o)}: name longer than 63 characters`);
+
+        // NOTES.txt renders, and tells how to point the GatewayClass at the GatewayConfiguration.
+        const notes = renderNotes(helm, values, { release: RELEASE[name] ?? "kle" });
+        const gc = one(objs, "GatewayConfiguration");
+        assert.ok(notes.includes(`"name":"${gc.metadata.name}","namespace":"${gc.metadata.namespace}"`), notes);
+      });
+    }
+  });
+
+  describe("GatewayConfiguration", function () {
+    it("default: v2beta1; init container writes the plugin info, native sidecar serves, Kong has no start_cmd", function () {
+      const objs = render(helm);
+      const gc = one(objs, "GatewayConfiguration");
+      assert.equal(gc.apiVersion, "gateway-operator.konghq.com/v2beta1");
+      assert.equal(gc.metadata.namespace, "kong");
+      const spec = podTemplate(objs).spec;
+      assert.deepEqual(
+        spec.initContainers.map((c: Obj) => c.name),
+        ["upstream-latency-info", "upstream-latency"],
+        "the plugin info must be written before the plugin server and Kong start",
+      );
+      const server = container(spec, "upstream-latency", "initContainers");
+      assert.equal(server.restartPolicy, "Always");
+      assert.ok(server.startupProbe, "a native sidecar holds Kong back only through its startup probe");
+      const env = envOf(container(spec, "proxy"));
+      assert.deepEqual(env, {
+        KONG_PLUGINS: "bundled,upstream-latency",
+        KONG_PLUGINSERVER_NAMES: "upstream-latency",
+        KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET: "/upstream-latency/upstream-latency.sock",
+        KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD: "cat /upstream-latency/upstream-latency.json",
+      });
+      assert.equal(container(spec, "proxy").image, undefined, "Kong's stock image is left to the operator");
+      for (const c of [...spec.initContainers, ...spec.containers].filter((x: Obj) => x.name !== "proxy")) {
+        assert.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
+        assert.equal(c.securityContext.runAsNonRoot, true, c.name);
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false, c.name);
+        assert.equal(c.command[0], "/nodejs/bin/node", `${c.name} runs without a shell`);
+      }
+      assert.deepEqual(spec.volumes, [{ name: "upstream-latency", emptyDir: { sizeLimit: "16Mi" } }]);
+    });
+
+    it("v1beta1 keeps the guide's other settings", function () {
+      const objs = render(helm, VARIANTS["v1beta1 as in the guide"]!);
+      const gc = one(objs, "GatewayConfiguration");
+      const guide = guideObject("GatewayConfiguration");
+      assert.equal(gc.apiVersion, guide.apiVersion);
+      assert.equal(gc.metadata.name, "kong");
+      assert.equal(gc.spec.dataPlaneOptions.deployment.replicas, 1);
+      assert.deepEqual(gc.spec.controlPlaneOptions, { deployment: { podTemplateSpec: { spec: { containers: [{ name: "controller" }] } } } });
+    });
+
+    it("kongImage mode: Kong's own image starts and queries the plugin server; no plugin-server container", function () {
+      const objs = render(helm, VARIANTS["kongImage mode"]!);
+      const spec = podTemplate(objs).spec;
+      assert.equal(spec.initContainers, undefined);
+      assert.deepEqual(spec.containers.map((c: Obj) => c.name).sort(), ["latency-exporter", "proxy"]);
+      const proxy = container(spec, "proxy");
+      assert.equal(proxy.image, "registry.example.com/kong-upstream-latency:3.9");
+      const env = envOf(proxy);
+      assert.match(env.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD!, /^\/usr\/local\/bin\/node \S+kong-js-pluginserver .*--kong-prefix \/upstream-latency --sock-name upstream-latency\.sock$/);
+      assert.match(env.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD!, /--dump-all-plugins$/);
+    });
+
+    it("without native sidecars the plugin server is an ordinary container", function () {
+      const spec = podTemplate(render(helm, VARIANTS["injected without native sidecar"]!)).spec;
+      assert.deepEqual(spec.initContainers.map((c: Obj) => c.name), ["upstream-latency-info"]);
+      assert.equal(container(spec, "upstream-latency").restartPolicy, undefined);
+    });
+
+    it("a unix: ingest address puts the exporter on the shared volume, and the plugin's exporter_url follows", function () {
+      const objs = render(helm, VARIANTS["everything switched on"]!);
+      const spec = podTemplate(objs).spec;
+      const exporter = container(spec, "latency-exporter");
+      assert.ok(exporter.volumeMounts.some((m: Obj) => m.mountPath === "/upstream-latency"));
+      const args: string[] = exporter.args;
+      assert.equal(args[args.indexOf("--ingest-address") + 1], "unix:/upstream-latency/ingest.sock");
+      assert.equal(args[args.indexOf("--mapping-file") + 1], "/etc/latency-exporter/mapping.yaml");
+      assert.equal(args[args.indexOf("--buckets") + 1], "5,10,25,50,100,250,500,1000,2500");
+      for (const kp of [...byKind(objs, "KongClusterPlugin"), ...byKind(objs, "KongPlugin")]) {
+        assert.equal(kp.config.exporter_url, "unix:/upstream-latency/ingest.sock");
+        assert.equal(kp.plugin, "upstream-latency");
+      }
+      assert.deepEqual(byKind(objs, "KongPlugin").map((k) => k.metadata.namespace), ["default", "shop"]);
+      const mapping = byKind(objs, "ConfigMap").find((c) => c.data["mapping.yaml"]);
+      assert.deepEqual(parse(mapping!.data["mapping.yaml"]), { byName: { "legacy-billing": { namespace: "billing", name: "api" } } });
+      assert.equal(envOf(container(spec, "proxy")).KONG_PLUGINS, "bundled,my-plugin,upstream-latency");
+    });
+  });
+
+  describe("scraping, as in the guide", function () {
+    it("ServiceMonitor: the guide's shape, release label, honorLabels left false", function () {
+      const sm = one(render(helm), "ServiceMonitor");
+      const guide = guideObject("ServiceMonitor");
+      assert.equal(sm.apiVersion, guide.apiVersion);
+      assert.equal(sm.metadata.labels.release, (guide.metadata as Obj).labels.release);
+      assert.equal(sm.spec.endpoints.length, 1);
+      assert.equal(sm.spec.endpoints[0].path, "/metrics");
+      assert.equal(sm.spec.endpoints[0].honorLabels, undefined, "honorLabels must stay false: the guide's rule reads exported_service");
+    });
+
+    it("PodMonitor: selects the pods by the container port", function () {
+      const objs = render(helm, VARIANTS.PodMonitor!);
+      assert.equal(byKind(objs, "ServiceMonitor").length, 0);
+      const pm = one(objs, "PodMonitor");
+      assert.equal(pm.spec.podMetricsEndpoints[0].port, "latency-metrics");
+    });
+  });
+
+  describe("prometheus-adapter rules", function () {
+    function rules(values: Values = {}): Obj[] {
+      const cm = byKind(render(helm, values), "ConfigMap").find((c) => c.data["config.yaml"]);
+      assert.ok(cm, "no adapter ConfigMap");
+      return parse(cm.data["config.yaml"]).rules;
+    }
+
+    it("the average is the guide's rule, verbatim; the p99 reads the exporter's percentile gauge", function () {
+      const r = rules();
+      assert.equal(r.length, 2);
+      assert.deepEqual(r[0], guideAdapterValues().rules.custom[0]);
+      assert.equal(r[1]!.name.as, "kong_upstream_latency_ms_p99");
+      assert.match(r[1]!.seriesQuery, /__name__="kong_upstream_latency_ms_percentile",quantile="0.99"/);
+      assert.deepEqual(r[1]!.resources, r[0]!.resources);
+      assert.match(r[1]!.metricsQuery, /kong_upstream_latency_ms_percentile\{<<\.LabelMatchers>>,quantile="0\.99"\}/);
+    });
+
+    it("with a PodMonitor the rules read `service`, which Prometheus does not rename there", function () {
+      const r = rules(VARIANTS.PodMonitor!);
+      for (const rule of r) {
+        assert.deepEqual(rule.resources.overrides, { exported_namespace: { resource: "namespace" }, service: { resource: "service" } });
+        assert.match(rule.metricsQuery, /by \(service\)/);
+      }
+    });
+
+    it("lands in the adapter's namespace, and each rule can be switched off", function () {
+      const cm = byKind(render(helm), "ConfigMap").find((c) => c.data["config.yaml"])!;
+      assert.equal(cm.metadata.namespace, "prometheus");
+      assert.deepEqual(rules({ prometheusAdapter: { p99: false } }).map((x) => x.name.as), ["kong_upstream_latency_ms_60s_average"]);
+      assert.deepEqual(rules({ prometheusAdapter: { average: false } }).map((x) => x.name.as), ["kong_upstream_latency_ms_p99"]);
+    });
+  });
+
+  describe("autoscaling", function () {
+    it("HPA: the guide's HPA, for the guide's target", function () {
+      const objs = render(helm, { autoscaling: { hpa: { enabled: true }, targets: [ECHO_TARGET] } });
+      const hpa = one(objs, "HorizontalPodAutoscaler");
+      const { labels: _labels, ...meta } = hpa.metadata;
+      assert.deepEqual({ ...hpa, metadata: meta }, guideObject("HorizontalPodAutoscaler"));
+    });
+
+    it("HPA with average and p99: two Object metrics on the same Service", function () {
+      const hpa = one(render(helm, VARIANTS["HPA (average and p99)"]!), "HorizontalPodAutoscaler");
+      assert.deepEqual(
+        hpa.spec.metrics.map((m: Obj) => [m.object.metric.name, m.object.describedObject.name, m.object.target.value]),
+        [
+          ["kong_upstream_latency_ms_60s_average", "echo", "40"],
+          ["kong_upstream_latency_ms_p99", "echo", "250"],
+        ],
+      );
+    });
+
+    it("KEDA: a prometheus trigger per metric, compared as a Value, in the target's namespace", function () {
+      const objs = render(helm, VARIANTS["KEDA ScaledObject"]!);
+      assert.equal(byKind(objs, "HorizontalPodAutoscaler").length, 0);
+      const [echo, billing] = byKind(objs, "ScaledObject");
+      assert.equal(echo!.metadata.namespace, "default");
+      assert.equal(billing!.metadata.namespace, "shop");
+      const t = echo!.spec.triggers[0];
+      assert.equal(t.type, "prometheus");
+      assert.equal(t.metricType, "Value");
+      assert.equal(t.metadata.threshold, "40");
+      assert.equal(t.metadata.serverAddress, "http://prometheus-kube-prometheus-prometheus.prometheus.svc:9090");
+      assert.match(t.metadata.query, /exported_namespace="default",exported_service="echo"/);
+      assert.match(billing!.spec.triggers[0].metadata.query, /kong_upstream_latency_ms_percentile\{exported_namespace="shop",exported_service="billing",quantile="0.99"\}/);
+      assert.equal(echo!.spec.minReplicaCount, 1, "KEDA defaults to scaling to zero; the chart must not");
+    });
+  });
+
+  describe("Grafana dashboard", function () {
+    it("a ConfigMap with the sidecar label and per-service rate, average, p50 and p99 panels", function () {
+      const cm = byKind(render(helm), "ConfigMap").find((c) => c.metadata.labels?.grafana_dashboard === "1");
+      assert.ok(cm, "no dashboard ConfigMap labelled grafana_dashboard=1");
+      const dash = JSON.parse(cm.data["kong-upstream-latency.json"]);
+      assert.equal(dash.uid, "kong-upstream-latency");
+      const titles = dash.panels.map((p: Obj) => p.title as string);
+      for (const want of [/request rate/i, /average/i, /p50/i, /p99/i]) assert.ok(titles.some((t: string) => want.test(t)), `no panel matching ${want}`);
+      for (const p of dash.panels) {
+        assert.ok(p.targets.length > 0);
+        for (const t of p.targets) assert.match(t.expr, /kong_upstream_latency_ms_(count|sum|bucket|percentile)/);
+        assert.equal(p.datasource.uid, "${datasource}");
+      }
+      assert.deepEqual(dash.templating.list.map((v: Obj) => v.name), ["datasource", "namespace", "service"]);
+    });
+  });
+
+  describe("bad values are refused with a message naming the value", function () {
+    const BAD: [string, Values, RegExp, string?][] = [
+      ["unknown key", { typo: 1 }, /Additional property typo is not allowed/],
+      ["unknown nested key", { exporter: { metricPort: 9542 } }, /exporter: Additional property metricPort is not allowed/],
+      ["plugin server mode", { pluginServer: { mode: "sidecar" } }, /pluginServer\.mode must be one of the following: "injected", "kongImage"/],
+      ["GatewayConfiguration version", { gatewayConfiguration: { apiVersion: "gateway-operator.konghq.com/v1alpha1" } }, /gatewayConfiguration\.apiVersion must be one of the following/],
+      ["kongImage without an image", { pluginServer: { mode: "kongImage" } }, /pluginServer\.mode=kongImage needs kong\.image/],
+      ["podTemplateSpec given by hand", { gatewayConfiguration: { spec: { dataPlaneOptions: { deployment: { podTemplateSpec: { spec: {} } } } } } }, /podTemplateSpec is built by the chart/],
+      ["native sidecars on Kubernetes 1.28", {}, /needs Kubernetes 1\.29 or later.*Set pluginServer\.nativeSidecar=false/, "1.28.5"],
+      ["relative socket directory", { pluginServer: { socketDir: "upstream-latency" } }, /pluginServer\.socketDir: Does not match pattern/],
+      ["ingest on all interfaces", { exporter: { ingestAddress: "0.0.0.0:9543" } }, /exporter\.ingestAddress=0\.0\.0\.0:9543: the ingest endpoint must be loopback/],
+      ["ingest socket off the shared volume", { exporter: { ingestAddress: "unix:/tmp/ingest.sock" } }, /a Unix socket must live on the shared volume/],
+      ["ingest port taken by Kong", { exporter: { ingestAddress: "127.0.0.1:8100" } }, /port 8100 is already used in the Kong pod/],
+      ["metrics port taken by Kong", { exporter: { metricsPort: 8000 } }, /exporter\.metricsPort=8000 is taken in the Kong pod/],
+      ["metrics port out of range", { exporter: { metricsPort: 80 } }, /exporter\.metricsPort: Must be greater than or equal to 1024/],
+      ["zero bucket", { exporter: { buckets: [0, 10] } }, /exporter\.buckets\.0: Must be greater than 0/],
+      ["window without unit", { exporter: { percentileWindow: "60" } }, /exporter\.percentileWindow: Does not match pattern/],
+      ["log level", { exporter: { logLevel: "verbose" } }, /exporter\.logLevel must be one of the following/],
+      ["mapping entry without namespace", { exporter: { mapping: { byName: { billing: { name: "api" } } } } }, /exporter\.mapping\.byName\.billing: namespace is required/],
+      ["flush interval too short", { plugin: { config: { flush_interval: 0.01 } } }, /plugin\.config\.flush_interval: Must be greater than or equal to 0\.1/],
+      ["unknown latency", { plugin: { config: { latencies: ["upstream", "total"] } } }, /plugin\.config\.latencies\.1 must be one of the following: "upstream", "request", "kong"/],
+      ["max_services out of range", { plugin: { config: { max_services: 0 } } }, /plugin\.config\.max_services: Must be greater than or equal to 1/],
+      ["exporter_url with https", { plugin: { config: { exporter_url: "https://127.0.0.1:9543" } } }, /plugin\.config\.exporter_url: Does not match pattern/],
+      ["monitor kind", { monitoring: { kind: "Probe" } }, /monitoring\.kind must be one of the following: "ServiceMonitor", "PodMonitor"/],
+      ["ServiceMonitor without its Service", { metricsService: { enabled: false } }, /monitoring\.kind=ServiceMonitor scrapes the metrics Service/],
+      ["label value not a string", { commonLabels: { enabled: true } }, /commonLabels\.enabled: Invalid type\. Expected: string, given: boolean/],
+      ["empty image repository", { image: { repository: "" } }, /image\.repository: String length must be greater than or equal to 1/],
+      ["HPA and KEDA together", { autoscaling: { hpa: { enabled: true }, keda: { enabled: true }, targets: [ECHO_TARGET] } }, /both true.*Enable one/],
+      ["autoscaling without targets", { autoscaling: { hpa: { enabled: true } } }, /autoscaling\.targets is empty/],
+      ["target without a goal", { autoscaling: { hpa: { enabled: true }, targets: [{ workload: { name: "echo" }, service: "echo", maxReplicas: 3 }] } }, /set averageMs .* and\/or p99Ms/],
+      ["target missing maxReplicas", { autoscaling: { hpa: { enabled: true }, targets: [{ workload: { name: "echo" }, service: "echo", averageMs: 40 }] } }, /autoscaling\.targets\.0: maxReplicas is required/],
+      ["invalid Service name", { autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, service: "Echo_1" }] } }, /autoscaling\.targets\.0\.service: Does not match pattern/],
+      ["two autoscalers on one workload", { autoscaling: { hpa: { enabled: true }, targets: [ECHO_TARGET, { ...ECHO_TARGET, name: "echo-p99", averageMs: undefined, p99Ms: 200 }] } }, /another target already scales default\/Deployment echo/],
+      ["maxReplicas below minReplicas", { autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, minReplicas: 5, maxReplicas: 2 }] } }, /maxReplicas 2 is below minReplicas 5/],
+      ["p99 target without the p99 rule", { prometheusAdapter: { p99: false }, autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, p99Ms: 250 }] } }, /sets p99Ms, but prometheusAdapter\.p99=false/],
+      ["Prometheus URL with the port in it", { prometheus: { url: "http://prometheus:9090" } }, /prometheus\.url: Does not match pattern/],
+    ];
+    for (const [name, values, message, kubeVersion] of BAD) {
+      it(name, function () {
+        const r = helmTemplateRaw(helm, JSON.parse(JSON.stringify(values)), kubeVersion ? { kubeVersion } : {});
+        assert.equal(r.ok, false, `accepted:\n${r.stdout.slice(0, 2000)}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stdout.trim(), "", "nothing may be rendered from bad values");
+      });
+    }
+  });
+});

@@ -1,0 +1,140 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseAllDocuments } from "yaml";
+import { CHART, IN_CI, REPO } from "./paths";
+
+/**
+ * helm 3, from $HELM_BIN, else PATH, else .tmp/bin/helm (where .ci/install-helm.sh puts it by default).
+ * Under CI=true a missing helm fails the suite; elsewhere the chart tests are skipped with a message.
+ */
+export function findHelm(): string | undefined {
+  const candidates: string[] = [];
+  // An explicit HELM_BIN is the only candidate: a wrong one must not be papered over by another helm.
+  if (process.env.HELM_BIN) return isHelm3(process.env.HELM_BIN) ? process.env.HELM_BIN : undefined;
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) if (dir) candidates.push(path.join(dir, "helm"));
+  candidates.push(path.join(REPO, ".tmp", "bin", "helm"));
+  return candidates.find(isHelm3);
+}
+
+function isHelm3(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+  } catch {
+    return false;
+  }
+  const v = spawnSync(file, ["version", "--template", "{{.Version}}"], { encoding: "utf8", timeout: 10_000 });
+  return v.status === 0 && /^v3\./.test(v.stdout.trim());
+}
+
+const HELM = findHelm();
+
+export function requireHelm(ctx: Mocha.Context): string {
+  if (HELM) return HELM;
+  const msg = process.env.HELM_BIN
+    ? `HELM_BIN=${process.env.HELM_BIN} is not a working helm 3 binary`
+    : "helm 3 not found (HELM_BIN, PATH, .tmp/bin/helm): run .ci/install-helm.sh, or set HELM_BIN to a helm 3 binary";
+  if (IN_CI) throw new Error(`${msg}. Under CI=true the chart tests must run.`);
+  console.warn(`      skipped: ${msg}`);
+  ctx.skip();
+}
+
+export type Values = Record<string, unknown>;
+
+export interface RenderOptions {
+  release?: string;
+  namespace?: string;
+  kubeVersion?: string;
+  /** Render this chart directory instead of charts/kong-latency-exporter. */
+  chartDir?: string;
+}
+
+export interface HelmResult {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+function valuesFile(values: Values): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kle-values-"));
+  const file = path.join(dir, "values.json");
+  fs.writeFileSync(file, JSON.stringify(values));
+  return file;
+}
+
+/** `helm template` with the values given as a file (JSON is YAML), never throwing. */
+export function helmTemplateRaw(helm: string, values: Values = {}, opts: RenderOptions = {}): HelmResult {
+  const file = valuesFile(values);
+  try {
+    const args = ["template", opts.release ?? "kle", opts.chartDir ?? CHART, "--namespace", opts.namespace ?? "kong", "-f", file];
+    if (opts.kubeVersion) args.push("--kube-version", opts.kubeVersion);
+    const r = spawnSync(helm, args, { encoding: "utf8", timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    if (r.error) throw r.error;
+    return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+export function parseManifests(text: string): K8sObject[] {
+  const out: K8sObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length) throw new Error(`rendered YAML does not parse: ${doc.errors[0]!.message}`);
+    const obj = doc.toJS() as K8sObject | null;
+    if (obj !== null && obj !== undefined) out.push(obj);
+  }
+  return out;
+}
+
+/** `helm template`, which must succeed; returns the rendered objects. */
+export function render(helm: string, values: Values = {}, opts: RenderOptions = {}): K8sObject[] {
+  const r = helmTemplateRaw(helm, values, opts);
+  if (!r.ok) throw new Error(`helm template failed:\n${r.stderr}`);
+  return parseManifests(r.stdout);
+}
+
+export function helmLint(helm: string, values: Values = {}): HelmResult {
+  const file = valuesFile(values);
+  try {
+    const r = spawnSync(helm, ["lint", "--strict", CHART, "-f", file], { encoding: "utf8", timeout: 60_000 });
+    if (r.error) throw r.error;
+    return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
+
+/**
+ * NOTES.txt as `helm install` would print it. `helm template` does not render NOTES.txt and `helm install
+ * --dry-run` needs a cluster, so a copy of the chart renders the same file through `tpl` inside a ConfigMap.
+ */
+export function renderNotes(helm: string, values: Values = {}, opts: RenderOptions = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kle-notes-"));
+  try {
+    const copy = path.join(dir, "chart");
+    fs.cpSync(CHART, copy, { recursive: true });
+    fs.renameSync(path.join(copy, "templates", "NOTES.txt"), path.join(copy, "notes.txt"));
+    fs.writeFileSync(
+      path.join(copy, "templates", "zz-notes.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n    {{- tpl (.Files.Get "notes.txt") . | nindent 4 }}\n',
+    );
+    const objs = render(helm, values, { ...opts, chartDir: copy });
+    const notes = objs.find((o) => o.kind === "ConfigMap" && o.metadata.name === "notes");
+    if (!notes) throw new Error("notes ConfigMap not rendered");
+    return (notes as unknown as { data: { notes: string } }).data.notes;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function helmVersion(helm: string): string {
+  return execFileSync(helm, ["version", "--template", "{{.Version}}"], { encoding: "utf8", timeout: 10_000 }).trim();
+}
