@@ -52,18 +52,23 @@ export function renderHistogramFamily(
 const QS = QUANTILES.map((q) => q.q);
 
 /**
- * Gauges `<name>{<labels>,quantile="0.99"}` from each series' sliding window; a series with nothing in its
- * window has no sample (an absent metric, rather than a made-up zero latency).
+ * A summary `<name>{<labels>,quantile="0.99"}` from each series' sliding window: Prometheus's type for
+ * quantiles over a sliding window, so the `quantile` label is where tools expect it. `_sum` and `_count`
+ * are the series' totals since start, as for any summary. A series with nothing in its window has no
+ * quantile samples (an absent metric, rather than a made-up zero latency).
  */
 export function renderPercentileFamily(name: string, help: string, series: Iterable<Series>, now: number): string {
-  const parts: string[] = [`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge\n`];
+  const parts: string[] = [`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} summary\n`];
   for (const s of series) {
     const { count, values } = s.window.stats(now, QS);
-    if (count === 0) continue;
     const sep = s.labelText === "" ? "" : ",";
     let text = "";
-    for (let i = 0; i < QUANTILES.length; i++) text += `${name}{${s.labelText}${sep}quantile="${QUANTILES[i]!.label}"} ${formatNumber(values[i]!)}\n`;
+    if (count > 0) {
+      for (let i = 0; i < QUANTILES.length; i++) text += `${name}{${s.labelText}${sep}quantile="${QUANTILES[i]!.label}"} ${formatNumber(values[i]!)}\n`;
+    }
+    const braces = s.labelText === "" ? "" : `{${s.labelText}}`;
+    text += `${name}_sum${braces} ${formatNumber(s.sum)}\n${name}_count${braces} ${s.count}\n`;
     parts.push(text);
   }
-  return parts.length > 1 ? parts.join("") : "";
+  return parts.join("");
 }

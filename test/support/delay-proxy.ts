@@ -1,0 +1,55 @@
+import { createServer, type Server } from "node:http";
+import { request } from "undici";
+
+/**
+ * An HTTP proxy in front of the real sidecar that holds every request for `delayMs` (changeable while
+ * running): a sidecar that is slow, without changing the sidecar.
+ */
+export interface DelayProxy {
+  url: string;
+  delayMs: number;
+  /** Requests answered so far. */
+  answered: number;
+  /** Forwards every held request now, and the following ones without delay. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+export async function startDelayProxy(target: string, delayMs: number): Promise<DelayProxy> {
+  const held = new Map<NodeJS.Timeout, () => void>();
+  const proxy = { url: "", delayMs, answered: 0, release: () => undefined, close: async () => undefined } as DelayProxy;
+  proxy.release = () => {
+    proxy.delayMs = 0;
+    for (const [timer, forward] of held) {
+      clearTimeout(timer);
+      forward();
+    }
+    held.clear();
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const forward = () => {
+        held.delete(timer);
+        request(`${target}${req.url}`, { method: req.method as "POST", headers: req.headers as Record<string, string>, body: Buffer.concat(chunks) })
+          .then(async (r) => {
+            const body = await r.body.text();
+            proxy.answered++;
+            res.writeHead(r.statusCode, { "content-type": String(r.headers["content-type"] ?? "text/plain") }).end(body);
+          })
+          .catch(() => res.writeHead(502).end());
+      };
+      const timer = setTimeout(forward, proxy.delayMs);
+      held.set(timer, forward);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  proxy.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return proxy;
+}
