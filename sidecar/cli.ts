@@ -23,6 +23,7 @@ async function main(): Promise<void> {
       ...opts,
       percentileWindowMs: opts.percentileWindow,
       seriesIdleMs: opts.seriesIdleTimeout,
+      requestTimeoutMs: opts.requestTimeout,
       mapping,
       token,
       log,

@@ -12,6 +12,7 @@ export interface CliOptions {
   maxSeries: number;
   seriesIdleTimeout: number;
   ingestTokenFile: string | undefined;
+  requestTimeout: number;
   maxBodyBytes: number;
   logLevel: string;
 }
@@ -105,6 +106,12 @@ export function buildCommand(): Command {
     .addOption(
       new Option("--ingest-token-file <path>", "require `Authorization: Bearer <token>` on ingest, with the token read from this file")
         .env("LATENCY_EXPORTER_INGEST_TOKEN_FILE"),
+    )
+    .addOption(
+      new Option("--request-timeout <duration>", "a request (headers and body) must arrive within this; slow clients are cut off")
+        .env("LATENCY_EXPORTER_REQUEST_TIMEOUT")
+        .default(10_000, "10s")
+        .argParser((t) => parseDuration(t, 1_000, 300_000)),
     )
     .addOption(
       new Option("--max-body-bytes <bytes>", "largest ingest payload accepted")
