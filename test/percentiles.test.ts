@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { nearestRank } from "./support/nearest-rank";
 import fc from "fast-check";
 import { validatePayload } from "../wire/validate";
 import { QUANTILES } from "../sidecar/percentiles";
@@ -10,10 +11,7 @@ import { makePayload, service } from "./support/payloads";
 const QS = QUANTILES.map((q) => q.q);
 
 /** The nearest-rank percentile of the values themselves: what the exporter must approximate. */
-function exact(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.max(1, Math.ceil(q * s.length - 1e-9)) - 1]!;
-}
+const exact = (values: number[], q: number) => nearestRank([...values].sort((a, b) => a - b), q);
 
 function windowOf(values: number[], now: number): SlidingWindow {
   const w = new SlidingWindow(10_000, 6);

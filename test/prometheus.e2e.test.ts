@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import { nearestRank } from "./support/nearest-rank";
+import { rng } from "./support/random";
 import { randomUUID } from "node:crypto";
 import { makeLogContext, makeService, type KongService } from "./support/kong";
 import { startExporter, type ExporterProcess } from "./support/exporter-process";
@@ -15,22 +17,8 @@ const ECHO_PER_TICK = 4;
 // quantile (p50, p90: ~100 ms) or a wrong rank cannot pass for it.
 const SLOW_EVERY = 40;
 
-/** Deterministic latencies, so a failure reproduces (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Nearest rank, as an HDR histogram reads a percentile. */
-function percentile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]!;
-}
+/** Nearest rank over the values sent, as an HDR histogram reads a percentile. */
+const percentile = (values: number[], q: number) => nearestRank([...values].sort((a, b) => a - b), q);
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
