@@ -25,7 +25,10 @@ export async function startExporter(args: string[], timeoutMs = 10_000): Promise
   child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const listening = await new Promise<{ ingest: string; metrics: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`latency-exporter did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`latency-exporter did not start within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const onData = () => {
       for (const line of out.split("\n")) {
         if (!line.includes("latency-exporter listening")) continue;
