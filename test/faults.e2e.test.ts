@@ -28,9 +28,10 @@ async function send(stack: Stack, pluginId: string, svc: KongService, n: number,
   await Promise.all(Array.from({ length: n }, (_, i) => stack.kong.log(i % 2, pluginId, makeLogContext({ service: svc, proxyMs: ms }))));
 }
 
-function plugin(stack: Stack, config: Record<string, unknown>): string {
+/** On a route by default; `global` when one instance must see several services. */
+function plugin(stack: Stack, config: Record<string, unknown>, scope: "route" | "global" = "route"): string {
   const id = randomUUID();
-  stack.kong.configurePlugin({ id, routeId: randomUUID(), config });
+  stack.kong.configurePlugin({ id, ...(scope === "route" ? { routeId: randomUUID() } : {}), config });
   return id;
 }
 
@@ -85,9 +86,9 @@ describe("faults: real plugin server and real sidecar processes", function () {
     const proxy = await startDelayProxy(exp.ingestUrl, 30_000);
     const stack = await startPluginStack();
     cleanup.push(() => stack.close(), () => proxy.close(), () => exp.stop());
-    const id = plugin(stack, { exporter_url: proxy.url, flush_interval: 0.1, max_services: 3 });
+    // Global: a route's instance belongs to one service, and this one must see five.
+    const id = plugin(stack, { exporter_url: proxy.url, flush_interval: 0.1, max_services: 3 }, "global");
     const services = Array.from({ length: 5 }, (_, i) => makeService({ name: `default.slow${i}.80`, tags: tags(`slow${i}`) }));
-    // Two route-scoped instances (one per worker) see every service here, as a global plugin would.
     const durations: number[] = [];
     let next = 0;
     // 16 timers at a time, as Kong runs them, so that the durations are each event's own.

@@ -9,6 +9,7 @@ import { strict as assert } from "node:assert";
 import { parse } from "yaml";
 import { guideAdapterValues, guideObject } from "./support/guide";
 import { helmLint, helmTemplateRaw, render, renderNotes, requireHelm, type K8sObject, type Values } from "./support/helm";
+import { adapterRules, envOf, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { knownCrdVersions, objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -49,6 +50,12 @@ const VARIANTS: Record<string, Values> = {
   },
   "kongImage mode": { pluginServer: { mode: "kongImage" }, kong: { image: "registry.example.com/kong-upstream-latency:3.9" } },
   "injected without native sidecar": { pluginServer: { nativeSidecar: false } },
+  "ingest token, exporter on every interface": { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } }, plugin: { kongClusterPlugin: { enabled: true } } },
+  "ingest token, kongImage mode, without native sidecar": {
+    pluginServer: { mode: "kongImage", nativeSidecar: false },
+    kong: { image: "registry.example.com/kong-upstream-latency:3.9" },
+    exporter: { ingestToken: { existingSecret: "kle-ingest-token", key: "ingest.token" } },
+  },
   PodMonitor: { monitoring: { kind: "PodMonitor" } },
   "HPA (average and p99)": { autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, p99Ms: 250 }] } },
   "KEDA ScaledObject": {
@@ -66,7 +73,10 @@ const VARIANTS: Record<string, Values> = {
     exporter: {
       ingestAddress: "unix:/upstream-latency/ingest.sock",
       buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500],
+      ingestToken: { existingSecret: "kle-ingest-token", key: "ingest-token" },
       percentileWindow: "2m",
+      maxSeries: 20000,
+      seriesIdleTimeout: "1h",
       logLevel: "debug",
       mapping: { byName: { "legacy-billing": { namespace: "billing", name: "api" } } },
       extraArgs: ["--max-body-bytes", "1048576"],
@@ -105,23 +115,16 @@ function one(objs: K8sObject[], kind: string): Obj {
   return found[0]!;
 }
 
-function podTemplate(objs: K8sObject[]): Obj {
-  return one(objs, "GatewayConfiguration").spec.dataPlaneOptions.deployment.podTemplateSpec;
-}
-
 function container(spec: Obj, name: string, list: "containers" | "initContainers" = "containers"): Obj {
   const c = (spec[list] ?? []).find((x: Obj) => x.name === name);
   assert.ok(c, `no ${list} entry named ${name}`);
   return c;
 }
 
-function envOf(c: Obj): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of c.env ?? []) {
-    assert.ok(!(e.name in out), `env ${e.name} set twice in ${c.name}`);
-    out[e.name] = e.value;
-  }
-  return out;
+/** The value following `flag` in an argv, or undefined when the flag is absent. */
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : args[i + 1];
 }
 
 function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
@@ -267,17 +270,106 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       const exporter = container(spec, "latency-exporter");
       assert.ok(exporter.volumeMounts.some((m: Obj) => m.mountPath === "/upstream-latency"));
       const args: string[] = exporter.args;
-      assert.equal(args[args.indexOf("--ingest-address") + 1], "unix:/upstream-latency/ingest.sock");
-      assert.equal(args[args.indexOf("--mapping-file") + 1], "/etc/latency-exporter/mapping.yaml");
-      assert.equal(args[args.indexOf("--buckets") + 1], "5,10,25,50,100,250,500,1000,2500");
+      assert.equal(flag(args, "--ingest-address"), "unix:/upstream-latency/ingest.sock");
+      assert.equal(flag(args, "--mapping-file"), "/etc/latency-exporter/mapping.yaml");
+      assert.equal(flag(args, "--buckets"), "5,10,25,50,100,250,500,1000,2500");
       for (const kp of [...byKind(objs, "KongClusterPlugin"), ...byKind(objs, "KongPlugin")]) {
         assert.equal(kp.config.exporter_url, "unix:/upstream-latency/ingest.sock");
+        assert.equal(kp.config.exporter_token_file, "/etc/upstream-latency/ingest-token/token");
         assert.equal(kp.plugin, "upstream-latency");
       }
       assert.deepEqual(byKind(objs, "KongPlugin").map((k) => k.metadata.namespace), ["default", "shop"]);
       const mapping = byKind(objs, "ConfigMap").find((c) => c.data["mapping.yaml"]);
       assert.deepEqual(parse(mapping!.data["mapping.yaml"]), { byName: { "legacy-billing": { namespace: "billing", name: "api" } } });
       assert.equal(envOf(container(spec, "proxy")).KONG_PLUGINS, "bundled,my-plugin,upstream-latency");
+    });
+  });
+
+  describe("exporter flags and the ingest token", function () {
+    const TOKEN_DIR = "/etc/upstream-latency/ingest-token";
+    const TOKEN_FILE = `${TOKEN_DIR}/token`;
+    const TOKEN = { existingSecret: "kle-ingest-token" };
+
+    function exporterArgs(objs: K8sObject[]): string[] {
+      return container(podTemplate(objs).spec, "latency-exporter").args;
+    }
+
+    it("the window, the series bound and the idle timeout are always passed, with the exporter's defaults", function () {
+      const args = exporterArgs(render(helm));
+      assert.equal(flag(args, "--percentile-window"), "60s");
+      assert.equal(flag(args, "--max-series"), "10000");
+      assert.equal(flag(args, "--series-idle-timeout"), "15m");
+      assert.equal(flag(args, "--ingest-token-file"), undefined, "no token by default");
+      const set = exporterArgs(render(helm, { exporter: { percentileWindow: "1.5m", maxSeries: 500, seriesIdleTimeout: "2h" } }));
+      assert.deepEqual([flag(set, "--percentile-window"), flag(set, "--max-series"), flag(set, "--series-idle-timeout")], ["1.5m", "500", "2h"]);
+      assert.deepEqual(
+        args.filter((a) => a.startsWith("--")),
+        ["--metrics-address", "--ingest-address", "--log-level", "--percentile-window", "--max-series", "--series-idle-timeout"],
+        "each flag once",
+      );
+    });
+
+    it("the variable of a flag the chart does not pass this time is left to the exporter", function () {
+      const spec = podTemplate(render(helm, { exporter: { extraEnv: [{ name: "LATENCY_EXPORTER_BUCKETS", value: "10,100,1000" }] } })).spec;
+      const exporter = container(spec, "latency-exporter");
+      assert.equal(flag(exporter.args, "--buckets"), undefined);
+      assert.equal(envOf(exporter).LATENCY_EXPORTER_BUCKETS, "10,100,1000");
+      const r = helmTemplateRaw(helm, { exporter: { buckets: [10, 100], extraEnv: [{ name: "LATENCY_EXPORTER_BUCKETS", value: "10,100,1000" }] } });
+      assert.match(r.stderr, /exporter\.extraEnv: LATENCY_EXPORTER_BUCKETS is ignored, the chart passes --buckets/);
+    });
+
+    it("without a token: no Secret volume, no mount, no exporter_token_file", function () {
+      const objs = render(helm, { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } });
+      const spec = podTemplate(objs).spec;
+      assert.ok(!spec.volumes.some((v: Obj) => v.secret), "no Secret volume");
+      for (const c of [...spec.initContainers, ...spec.containers]) {
+        assert.ok(!(c.volumeMounts ?? []).some((m: Obj) => m.mountPath === TOKEN_DIR), `${c.name} mounts the token`);
+      }
+      for (const kp of [...byKind(objs, "KongClusterPlugin"), ...byKind(objs, "KongPlugin")]) assert.ok(!("exporter_token_file" in kp.config));
+    });
+
+    for (const [mode, values, pluginServer] of [
+      ["injected, native sidecar", {}, ["initContainers", "upstream-latency"]],
+      ["injected, ordinary container", { pluginServer: { nativeSidecar: false } }, ["containers", "upstream-latency"]],
+      ["kongImage (the plugin server runs in Kong's container)", { pluginServer: { mode: "kongImage" }, kong: { image: "example/kong:3.9" } }, ["containers", "proxy"]],
+    ] as [string, Values, ["containers" | "initContainers", string]][]) {
+      it(`${mode}: the Secret is mounted read-only into the exporter and the plugin server, and both are told the file`, function () {
+        const objs = render(helm, {
+          ...values,
+          exporter: { ingestToken: { ...TOKEN, key: "ingest-token" } },
+          plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true, namespaces: ["default", "shop"] } },
+        });
+        const spec = podTemplate(objs).spec;
+        const volume = spec.volumes.find((v: Obj) => v.secret);
+        assert.deepEqual(volume, { name: "latency-exporter-ingest-token", secret: { secretName: "kle-ingest-token", items: [{ key: "ingest-token", path: "token" }] } });
+        const mount = { name: volume.name, mountPath: TOKEN_DIR, readOnly: true };
+        const mounting = [...(spec.initContainers ?? []), ...spec.containers].filter((c: Obj) => (c.volumeMounts ?? []).some((m: Obj) => m.name === volume.name));
+        assert.deepEqual(mounting.map((c: Obj) => c.name).sort(), ["latency-exporter", pluginServer[1]].sort(), "only the exporter and the plugin server see the token");
+        for (const c of mounting) assert.deepEqual(c.volumeMounts.find((m: Obj) => m.name === volume.name), mount, c.name);
+        container(spec, pluginServer[1], pluginServer[0]);
+        assert.equal(flag(exporterArgs(objs), "--ingest-token-file"), TOKEN_FILE);
+        const plugins = [...byKind(objs, "KongClusterPlugin"), ...byKind(objs, "KongPlugin")];
+        assert.equal(plugins.length, 3);
+        for (const kp of plugins) assert.equal(kp.config.exporter_token_file, TOKEN_FILE, objectName(kp as K8sObject));
+        const notes = renderNotes(helm, { ...values, exporter: { ingestToken: TOKEN } });
+        assert.match(notes, /with the bearer token of Secret kle-ingest-token \(key token\)/);
+        assert.match(notes, /exporter_token_file: "\/etc\/upstream-latency\/ingest-token\/token"/, "the NOTES example enables the plugin with the token");
+      });
+    }
+
+    it("with a token the exporter may listen on every interface; the plugin still ships on loopback", function () {
+      for (const [ingestAddress, url] of [
+        ["0.0.0.0:9543", "http://127.0.0.1:9543"],
+        ["[::]:9600", "http://[::1]:9600"],
+        ["10.0.0.5:9543", "http://10.0.0.5:9543"],
+        ["kong-pod.example.internal:9543", "http://kong-pod.example.internal:9543"],
+      ]) {
+        const objs = render(helm, { exporter: { ingestAddress, ingestToken: TOKEN }, plugin: { kongClusterPlugin: { enabled: true } } });
+        assert.equal(flag(exporterArgs(objs), "--ingest-address"), ingestAddress);
+        assert.equal(one(objs, "KongClusterPlugin").config.exporter_url, url, ingestAddress);
+      }
+      const given = render(helm, { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: TOKEN }, plugin: { config: { exporter_url: "http://localhost:9543" }, kongClusterPlugin: { enabled: true } } });
+      assert.equal(one(given, "KongClusterPlugin").config.exporter_url, "http://localhost:9543", "a given exporter_url is kept");
     });
   });
 
@@ -302,9 +394,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
 
   describe("prometheus-adapter rules", function () {
     function rules(values: Values = {}): Obj[] {
-      const cm = byKind(render(helm, values), "ConfigMap").find((c) => c.data["config.yaml"]);
-      assert.ok(cm, "no adapter ConfigMap");
-      return parse(cm.data["config.yaml"]).rules;
+      return adapterRules(render(helm, values));
     }
 
     it("the average is the guide's rule, verbatim; the p99 reads the exporter's percentile gauge", function () {
@@ -396,13 +486,31 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       ["podTemplateSpec given by hand", { gatewayConfiguration: { spec: { dataPlaneOptions: { deployment: { podTemplateSpec: { spec: {} } } } } } }, /podTemplateSpec is built by the chart/],
       ["native sidecars on Kubernetes 1.28", {}, /needs Kubernetes 1\.29 or later.*Set pluginServer\.nativeSidecar=false/, "1.28.5"],
       ["relative socket directory", { pluginServer: { socketDir: "upstream-latency" } }, /pluginServer\.socketDir: Does not match pattern/],
-      ["ingest on all interfaces", { exporter: { ingestAddress: "0.0.0.0:9543" } }, /exporter\.ingestAddress=0\.0\.0\.0:9543: the ingest endpoint must be loopback/],
+      ["ingest on all interfaces without a token", { exporter: { ingestAddress: "0.0.0.0:9543" } }, /exporter\.ingestAddress=0\.0\.0\.0:9543 is neither loopback nor a Unix socket, and no ingest token is set.*set exporter\.ingestToken\.existingSecret/],
+      ["ingest on a pod address without a token", { exporter: { ingestAddress: "10.0.0.5:9543", ingestToken: { key: "token" } } }, /exporter\.ingestAddress=10\.0\.0\.5:9543 is neither loopback nor a Unix socket/],
+      ["ingest address of no known form", { exporter: { ingestAddress: "http://127.0.0.1:9543" } }, /exporter\.ingestAddress=http:\/\/127\.0\.0\.1:9543: expected HOST:PORT, \[IPv6\]:PORT or unix:/],
+      ["ingest token port taken by Kong", { exporter: { ingestAddress: "0.0.0.0:8000", ingestToken: { existingSecret: "kle-ingest-token" } } }, /port 8000 is already used in the Kong pod/],
+      ["token Secret name", { exporter: { ingestToken: { existingSecret: "Ingest_Token" } } }, /exporter\.ingestToken\.existingSecret: Does not match pattern/],
+      ["empty token key", { exporter: { ingestToken: { existingSecret: "kle-ingest-token", key: "" } } }, /exporter\.ingestToken\.key: String length must be greater than or equal to 1/],
+      ["unknown token key", { exporter: { ingestToken: { secret: "kle-ingest-token" } } }, /exporter\.ingestToken: Additional property secret is not allowed/],
       ["ingest socket off the shared volume", { exporter: { ingestAddress: "unix:/tmp/ingest.sock" } }, /a Unix socket must live on the shared volume/],
       ["ingest port taken by Kong", { exporter: { ingestAddress: "127.0.0.1:8100" } }, /port 8100 is already used in the Kong pod/],
       ["metrics port taken by Kong", { exporter: { metricsPort: 8000 } }, /exporter\.metricsPort=8000 is taken in the Kong pod/],
       ["metrics port out of range", { exporter: { metricsPort: 80 } }, /exporter\.metricsPort: Must be greater than or equal to 1024/],
       ["zero bucket", { exporter: { buckets: [0, 10] } }, /exporter\.buckets\.0: Must be greater than 0/],
       ["window without unit", { exporter: { percentileWindow: "60" } }, /exporter\.percentileWindow: Does not match pattern/],
+      ["empty window", { exporter: { percentileWindow: "" } }, /exporter\.percentileWindow: Does not match pattern/],
+      ["window in two units (the exporter takes one)", { exporter: { percentileWindow: "1m30s" } }, /exporter\.percentileWindow: Does not match pattern/],
+      ["window too short", { exporter: { percentileWindow: "5s" } }, /exporter\.percentileWindow=5s: the exporter takes 6s to 1h/],
+      ["window too long", { exporter: { percentileWindow: "61m" } }, /exporter\.percentileWindow=61m: the exporter takes 6s to 1h/],
+      ["idle timeout too short", { exporter: { seriesIdleTimeout: "9999ms" } }, /exporter\.seriesIdleTimeout=9999ms: the exporter takes 10s to 168h/],
+      ["idle timeout too long", { exporter: { seriesIdleTimeout: "169h" } }, /exporter\.seriesIdleTimeout=169h: the exporter takes 10s to 168h/],
+      ["idle timeout without unit", { exporter: { seriesIdleTimeout: "900" } }, /exporter\.seriesIdleTimeout: Does not match pattern/],
+      ["no series", { exporter: { maxSeries: 0 } }, /exporter\.maxSeries: Must be greater than or equal to 1/],
+      ["fractional series bound", { exporter: { maxSeries: 10.5 } }, /exporter\.maxSeries: Invalid type\. Expected: integer, given: number/],
+      ["a chart flag in extraArgs", { exporter: { extraArgs: ["--percentile-window", "5m"] } }, /exporter\.extraArgs: --percentile-window is set by the chart; use exporter\.percentileWindow instead/],
+      ["a chart flag in extraArgs, with =", { exporter: { extraArgs: ["--ingest-token-file=/tmp/token"] } }, /exporter\.extraArgs: --ingest-token-file is set by the chart; use exporter\.ingestToken instead/],
+      ["a chart flag's variable in extraEnv", { exporter: { extraEnv: [{ name: "LATENCY_EXPORTER_MAX_SERIES", value: "5" }] } }, /exporter\.extraEnv: LATENCY_EXPORTER_MAX_SERIES is ignored, the chart passes --max-series .*use exporter\.maxSeries instead/],
       ["log level", { exporter: { logLevel: "verbose" } }, /exporter\.logLevel must be one of the following/],
       ["mapping entry without namespace", { exporter: { mapping: { byName: { billing: { name: "api" } } } } }, /exporter\.mapping\.byName\.billing: namespace is required/],
       ["flush interval too short", { plugin: { config: { flush_interval: 0.01 } } }, /plugin\.config\.flush_interval: Must be greater than or equal to 0\.1/],

@@ -9,8 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { render, requireHelm } from "./support/helm";
 import { IMAGES, REPO, readText } from "./support/paths";
-
-type Obj = Record<string, any>;
+import { podSpec } from "./support/rendered";
 
 const DOCKERFILES = ["latency-exporter.Dockerfile", "kong.Dockerfile"];
 
@@ -101,7 +100,7 @@ describe("deploy: container images", function () {
     assert.equal(ins.find((x) => x.op === "ENTRYPOINT")?.args, '["/nodejs/bin/node"]');
     const layout = runtimeCopies("latency-exporter.Dockerfile");
     // Every path under /opt/upstream-latency the chart's containers use comes from the build.
-    const spec = (render(helm).find((o) => o.kind === "GatewayConfiguration") as Obj).spec.dataPlaneOptions.deployment.podTemplateSpec.spec;
+    const spec = podSpec(render(helm));
     const used = new Set<string>();
     for (const c of [...spec.initContainers, ...spec.containers]) {
       for (const a of [...(c.command ?? []), ...(c.args ?? [])] as string[]) if (a.startsWith("/opt/upstream-latency/")) used.add(a);
@@ -135,8 +134,8 @@ describe("deploy: container images", function () {
         .map(([k]) => k.slice("node_modules/".length)),
     );
     const missing: string[] = [];
-    const roots = ["plugin", "sidecar", "wire"].map((d) => path.join(REPO, "dist", "lib", d)).filter((d) => fs.existsSync(d));
-    assert.ok(roots.length > 0, "dist/lib is empty: run npm run build");
+    const roots = ["plugin", "sidecar", "wire"].map((d) => path.join(REPO, "dist", "lib", d));
+    for (const root of roots) assert.ok(fs.existsSync(root), `${path.relative(REPO, root)} does not exist: run npm run build`);
     for (const root of roots) {
       for (const f of fs.readdirSync(root, { recursive: true }).map(String).filter((x) => x.endsWith(".js"))) {
         const src = readText(path.join(root, f));

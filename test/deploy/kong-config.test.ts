@@ -12,6 +12,7 @@ import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject } from "./support/helm";
 import { checkKongConfig, type KongFieldList } from "./support/kong-schema";
 import { IMAGES, KONG_CONFIG, loadDist, needOrSkip, readText } from "./support/paths";
+import { adapterRules, clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
 import { objectName, validateObject } from "./support/validate";
 
 type Obj = Record<string, any>;
@@ -61,9 +62,17 @@ export function dockerfileEnv(file: string): Record<string, string> {
 }
 
 function proxyEnv(objs: K8sObject[]): Record<string, string> {
-  const gc = objs.find((o) => o.kind === "GatewayConfiguration") as Obj;
-  const proxy = gc.spec.dataPlaneOptions.deployment.podTemplateSpec.spec.containers.find((c: Obj) => c.name === "proxy");
-  return Object.fromEntries(proxy.env.map((e: Obj) => [e.name, e.value]));
+  return envOf(containerOf(podSpec(objs), "proxy"));
+}
+
+/** A file's text with its commented `# exporter_token_file: ...` lines uncommented, and how many there were. */
+function withTokenFileUncommented(file: string): { text: string; count: number } {
+  let count = 0;
+  const text = readText(file).replace(/^(\s*)#\s*(exporter_token_file:.*)$/gm, (_m, indent: string, line: string) => {
+    count++;
+    return `${indent}${line}`;
+  });
+  return { text, count };
 }
 
 /** Every plugin entry of a DB-less declarative configuration, with where it sits. */
@@ -83,12 +92,13 @@ function declarativeFiles(): string[] {
   return fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).map((f) => path.join(dir, f));
 }
 
-function kubernetesObjects(): { file: string; obj: K8sObject }[] {
+function kubernetesFiles(): string[] {
   const dir = path.join(KONG_CONFIG, "kubernetes");
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith(".yaml"))
-    .flatMap((f) => parseAllDocuments(readText(path.join(dir, f))).map((d) => ({ file: f, obj: d.toJS() as K8sObject })));
+  return fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).map((f) => path.join(dir, f));
+}
+
+function kubernetesObjects(text: (file: string) => string = readText): { file: string; obj: K8sObject }[] {
+  return kubernetesFiles().flatMap((f) => parseAllDocuments(text(f)).map((d) => ({ file: path.basename(f), obj: d.toJS() as K8sObject })));
 }
 
 describe("deploy: kong-config/", function () {
@@ -232,10 +242,29 @@ describe("deploy: kong-config/", function () {
       assert.equal(route.spec.rules[0].matches[0].path.value, "/echo", "the guide's echo route");
     });
 
+    it("the commented exporter_token_file of every example passes the plugin's schema; in kubernetes/ it is the chart's path", function () {
+      const helm = requireHelm(this);
+      const chartPath = clusterPluginConfig(render(helm, { exporter: { ingestToken: { existingSecret: "t" } }, plugin: { kongClusterPlugin: { enabled: true } } })).exporter_token_file;
+      for (const file of [...declarativeFiles(), ...kubernetesFiles()]) {
+        const { text, count } = withTokenFileUncommented(file);
+        assert.ok(count > 0, `${file}: no commented exporter_token_file example`);
+        const configs = file.includes(`${path.sep}declarative${path.sep}`)
+          ? pluginEntries(parse(text) as Obj).map((e) => e.plugin.config as Obj)
+          : parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((o) => o.kind === "KongPlugin" || o.kind === "KongClusterPlugin").map((o) => o.config as Obj);
+        const withToken = configs.filter((c) => c.exporter_token_file !== undefined);
+        assert.equal(withToken.length, count, `${file}: every uncommented exporter_token_file lands in a plugin's config`);
+        for (const config of withToken) {
+          accept(`${path.basename(file)} (exporter_token_file uncommented)`, config);
+          if (file.includes(`${path.sep}kubernetes${path.sep}`)) assert.equal(config.exporter_token_file, chartPath, `${file}: where the chart mounts the token`);
+        }
+      }
+    });
+
     it("the plugin configuration the chart renders passes the plugin's schema", function () {
       const helm = requireHelm(this);
       for (const values of [
         { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } },
+        { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } }, plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } },
         {
           exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" },
           plugin: { config: { flush_interval: 0.1, latencies: ["upstream", "request", "kong"], max_services: 100000 }, kongClusterPlugin: { enabled: true } },
@@ -260,8 +289,7 @@ describe("deploy: kong-config/", function () {
 
     it("the rules are those of the chart's ConfigMap", function () {
       const helm = requireHelm(this);
-      const cm = render(helm).find((o) => o.kind === "ConfigMap" && (o as Obj).data["config.yaml"]) as Obj;
-      assert.deepEqual(values.rules.custom, parse(cm.data["config.yaml"]).rules);
+      assert.deepEqual(values.rules.custom, adapterRules(render(helm)));
     });
   });
 });

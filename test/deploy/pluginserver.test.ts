@@ -6,6 +6,7 @@
  *   io.popen does) prints the JSON Kong expects; the plugin-server container listens on the socket Kong is told
  *   to use, its probe passes, and it starts an instance with the configuration the chart renders, as Kong would;
  *   the latency-exporter container starts with its rendered flags and answers /healthz and /readyz;
+ * - with an ingest token: the exporter listens on every interface as rendered, and refuses to without the token;
  * - kongImage mode: Kong's start_cmd (`exec <cmd>` through /bin/sh, as Kong spawns it) serves on the socket and
  *   its query_cmd prints clean JSON;
  * - write-plugin-info.js refuses what would break Kong's start, and never leaves a partial file.
@@ -14,32 +15,29 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { render, requireHelm, type K8sObject, type Values } from "./support/helm";
+import { freePort } from "../support/stack";
+import { waitFor } from "../support/wait";
+import { render, requireHelm, type Values } from "./support/helm";
 import { type KongFieldList } from "./support/kong-schema";
 import { DIST_PLUGIN_DIR, IMAGES, PLUGIN_SERVER_BIN, REPO, WRITE_PLUGIN_INFO, loadDist, needOrSkip } from "./support/paths";
-import { Processes, freePort, httpGet, isSocket, mapArg, mapInString, pluginRpc, run, waitFor, type PathMap } from "./support/procs";
+import {
+  INGEST_TOKEN,
+  Processes,
+  argvOf,
+  httpGet,
+  httpRequest,
+  isSocket,
+  mapArg,
+  podPathMap,
+  pluginRpc,
+  run,
+  startExporterContainer,
+  type PathMap,
+  type RunningExporter,
+} from "./support/procs";
+import { clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
 
 type Obj = Record<string, any>;
-
-function podSpec(objs: K8sObject[]): Obj {
-  const gc = objs.find((o) => o.kind === "GatewayConfiguration") as Obj;
-  return gc.spec.dataPlaneOptions.deployment.podTemplateSpec.spec;
-}
-
-function find(spec: Obj, name: string): Obj {
-  const c = [...(spec.initContainers ?? []), ...spec.containers].find((x: Obj) => x.name === name);
-  assert.ok(c, `no container ${name}`);
-  return c;
-}
-
-function env(c: Obj): Record<string, string> {
-  return Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value]));
-}
-
-/** A container's argv (command + args), with the container paths mapped. */
-function argv(c: Obj, map: PathMap): string[] {
-  return [...c.command, ...(c.args ?? [])].map((a: string) => mapArg(a, map));
-}
 
 /** A Kong *_cmd: plain words only (Kong hands it to /bin/sh), each path mapped. */
 function kongCmd(cmd: string, map: PathMap): string {
@@ -103,6 +101,8 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     const entries = fs.readdirSync(DIST_PLUGIN_DIR).filter((f) => !f.startsWith("."));
     assert.deepEqual(entries, ["upstream-latency.js"], "the plugin directory must hold only the plugin: the server loads every entry");
     const plugin = loadDist<{ Schema: KongFieldList }>("plugin/upstream-latency.js");
+    // Without the compiled plugin the dump could not be compared with its Schema: required under CI=true.
+    needOrSkip(this, "missing" in plugin ? plugin.missing : undefined);
     schema = "mod" in plugin ? plugin.mod.Schema : undefined;
   });
 
@@ -116,51 +116,15 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** Container paths of the images -> this machine. */
-  function pathMap(socketDir = "/upstream-latency"): PathMap {
-    return [
-      ["/nodejs/bin/node", process.execPath],
-      ["/usr/local/bin/node", process.execPath],
-      ["/opt/upstream-latency/bin/write-plugin-info.js", WRITE_PLUGIN_INFO],
-      ["/opt/upstream-latency", REPO],
-      [socketDir, path.join(tmp, "shared")],
-    ];
-  }
-
-  /** The exporter container, on free loopback ports, with its other rendered flags unchanged. */
-  async function startExporter(ctx: Mocha.Context, spec: Obj, map: PathMap): Promise<{ metrics: number; ingest: string }> {
+  /** The exporter container, on free ports, with its other rendered flags unchanged. */
+  async function startExporter(ctx: Mocha.Context, spec: Obj, map: PathMap): Promise<RunningExporter> {
     const cli = path.join(REPO, "dist", "lib", "sidecar", "cli.js");
     needOrSkip(ctx, fs.existsSync(cli) ? undefined : "dist/lib/sidecar/cli.js does not exist (run npm run build)");
-    const c = find(spec, "latency-exporter");
-    const args = argv(c, map);
-    const metrics = await freePort();
-    const mi = args.indexOf("--metrics-address");
-    assert.match(args[mi + 1]!, /^0\.0\.0\.0:\d+$/, "metrics on all interfaces in the pod");
-    args[mi + 1] = `127.0.0.1:${metrics}`;
-    const ii = args.indexOf("--ingest-address");
-    let ingest = args[ii + 1]!;
-    if (ingest.startsWith("unix:")) {
-      ingest = mapInString(ingest, map);
-      args[ii + 1] = ingest;
-    } else {
-      assert.match(ingest, /^127\.0\.0\.1:\d+$/, "ingest stays on loopback");
-      ingest = `127.0.0.1:${await freePort()}`;
-      args[ii + 1] = ingest;
-    }
-    const child = procs.start("latency-exporter", args);
-    await waitFor("exporter /healthz", async () => {
-      if (child.exitCode !== null) throw new Error(`the exporter exited with ${child.exitCode}:\n${procs.logs()}`);
-      try {
-        return (await httpGet(`http://127.0.0.1:${metrics}/healthz`)).status === 200 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    });
-    return { metrics, ingest: ingest.startsWith("unix:") ? ingest : `http://${ingest}` };
+    return startExporterContainer(procs, containerOf(spec, "latency-exporter"), map);
   }
 
   async function checkServing(socket: string, config: Obj): Promise<void> {
-    await waitFor(`plugin server socket ${socket}`, () => (isSocket(socket) ? true : undefined));
+    await waitFor(`plugin server socket ${socket}`, () => (isSocket(socket) ? true : undefined), 15_000);
     const [err, res] = await pluginRpc(socket, "plugin.StartInstance", startInstance(config));
     assert.equal(err, null, `StartInstance refused: ${String(err)}`);
     assert.equal((res as Obj).Name, "upstream-latency");
@@ -170,20 +134,21 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     assert.ok((status as Obj).Plugins["upstream-latency"], "the server serves the plugin");
   }
 
-  function pluginConfig(values: Values): Obj {
-    const objs = render(helm, { ...values, plugin: { kongClusterPlugin: { enabled: true } } });
-    return (objs.find((o) => o.kind === "KongClusterPlugin") as Obj).config;
+  /** The plugin configuration the chart renders, its container paths mapped. */
+  function pluginConfig(values: Values, map: PathMap): Obj {
+    const config = clusterPluginConfig(render(helm, { ...values, plugin: { kongClusterPlugin: { enabled: true } } }));
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? mapArg(v, map) : v]));
   }
 
   it("injected: init container -> plugin-info file -> Kong's query_cmd prints the JSON Kong expects", function () {
     const spec = podSpec(render(helm));
-    const map = pathMap();
-    const init = find(spec, "upstream-latency-info");
-    const r = run(argv(init, map), { timeoutMs: 30_000 });
+    const map = podPathMap(tmp);
+    const init = containerOf(spec, "upstream-latency-info");
+    const r = run(argvOf(init, map), { timeoutMs: 30_000 });
     assert.equal(r.status, 0, `init container failed:\n${r.stderr}`);
     const file = mapArg("/upstream-latency/upstream-latency.json", map);
     assert.equal(fs.statSync(file).mode & 0o777, 0o644, "readable by Kong whatever its user");
-    const proxyEnv = env(find(spec, "proxy"));
+    const proxyEnv = envOf(containerOf(spec, "proxy"));
     const q = run([kongCmd(proxyEnv.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD!, map)], { shell: true });
     assert.equal(q.status, 0, q.stderr);
     checkPluginInfo(q.stdout, schema);
@@ -195,30 +160,29 @@ describe("deploy: the rendered command lines run the real plugin server and expo
   for (const [name, values] of [
     ["injected, native sidecar", {}],
     ["injected, ordinary container, unix: ingest", { pluginServer: { nativeSidecar: false }, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } }],
+    ["injected, ingest token, exporter on every interface", { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } } }],
   ] as [string, Values][]) {
     it(`${name}: exporter and plugin server start; the probe passes; Kong's StartInstance with the chart's config succeeds`, async function () {
       const spec = podSpec(render(helm, values));
-      const map = pathMap();
-      fs.mkdirSync(mapArg("/upstream-latency", map));
+      const map = podPathMap(tmp);
       const exporter = await startExporter(this, spec, map);
-      const server = find(spec, "upstream-latency");
-      const socket = mapArg(env(find(spec, "proxy")).KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET!, map);
-      const probe = [...server.startupProbe.exec.command].map((a: string) => mapInString(a, map));
+      const server = containerOf(spec, "upstream-latency");
+      const socket = mapArg(envOf(containerOf(spec, "proxy")).KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET!, map);
+      const probe = argvOf(server.startupProbe.exec, map);
       assert.notEqual(run(probe).status, 0, "the probe must fail while nothing listens");
-      procs.start("upstream-latency", argv(server, map));
-      await checkServing(socket, { ...pluginConfig(values), exporter_url: exporter.ingest });
+      procs.start("upstream-latency", argvOf(server, map));
+      await checkServing(socket, { ...pluginConfig(values, map), exporter_url: exporter.exporterUrl });
       assert.equal(run(probe).status, 0, "the startup/liveness probe passes once the server listens");
-      assert.equal((await httpGet(`http://127.0.0.1:${exporter.metrics}/readyz`)).status, 200);
-      const metrics = await httpGet(`http://127.0.0.1:${exporter.metrics}/metrics`);
+      assert.equal((await httpGet(`http://127.0.0.1:${exporter.metricsPort}/readyz`)).status, 200);
+      const metrics = await httpGet(`http://127.0.0.1:${exporter.metricsPort}/metrics`);
       assert.equal(metrics.status, 200);
     });
   }
 
   it("kongImage: Kong's start_cmd serves on Kong's socket, its query_cmd prints clean JSON", async function () {
     const spec = podSpec(render(helm, { pluginServer: { mode: "kongImage" }, kong: { image: "example/kong:3.9" } }));
-    const map = pathMap();
-    fs.mkdirSync(mapArg("/upstream-latency", map));
-    const e = env(find(spec, "proxy"));
+    const map = podPathMap(tmp);
+    const e = envOf(containerOf(spec, "proxy"));
     const q = run([kongCmd(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD!, map)], { shell: true });
     assert.equal(q.status, 0, q.stderr);
     checkPluginInfo(q.stdout, schema);
@@ -226,7 +190,30 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     procs.start("kong start_cmd", [`exec ${kongCmd(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD!, map)}`], { shell: true });
     const socket = mapArg(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET!, map);
     const port = await freePort();
-    await checkServing(socket, { ...pluginConfig({}), exporter_url: `http://127.0.0.1:${port}` });
+    await checkServing(socket, { ...pluginConfig({}, map), exporter_url: `http://127.0.0.1:${port}` });
+  });
+
+  it("ingest token: the exporter takes the mounted token, and refuses its rendered address without it", async function () {
+    const values = { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } } };
+    const spec = podSpec(render(helm, values));
+    const map = podPathMap(tmp);
+    const exporter = await startExporter(this, spec, map);
+    const ingest = `${exporter.exporterUrl}/v1/ingest`;
+    const post = (headers: Record<string, string>) => httpRequest(ingest, { method: "POST", headers: { "content-type": "text/plain", ...headers }, body: "x" });
+    assert.equal((await post({})).status, 401, "no token");
+    assert.equal((await post({ authorization: `Bearer ${INGEST_TOKEN.slice(1)}` })).status, 401, "a wrong token");
+    // Past the token check, the content type is refused: the token is the one mounted.
+    assert.equal((await post({ authorization: `Bearer ${INGEST_TOKEN}` })).status, 415, "the right token");
+
+    const args = argvOf(containerOf(spec, "latency-exporter"), map);
+    const t = args.indexOf("--ingest-token-file");
+    assert.equal(args[t + 1], path.join(tmp, "ingest-token", "token"), "the token file is the Secret's mount");
+    args.splice(t, 2);
+    args[args.indexOf("--metrics-address") + 1] = `127.0.0.1:${await freePort()}`;
+    args[args.indexOf("--ingest-address") + 1] = `0.0.0.0:${await freePort()}`;
+    const r = run(args, { timeoutMs: 20_000 });
+    assert.notEqual(r.status, 0, `the exporter started on 0.0.0.0 without a token:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /refusing to listen for ingest on 0\.0\.0\.0:\d+ without --ingest-token-file/);
   });
 
   describe("write-plugin-info.js refuses what would break Kong's start", function () {

@@ -4,6 +4,8 @@
  * ports); the project's Kong emulator (test/support/kong) plays Kong's log phase against the rendered socket with
  * the plugin configuration the chart renders, for the echo service of kong-config/declarative/route.yaml. The
  * exporter must then show the guide's kong_upstream_latency_ms series with the labels the adapter rules rely on.
+ * With an ingest token the exporter listens on every interface and the plugin ships through the token it reads
+ * from the Secret's mount.
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
@@ -12,21 +14,13 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { KongEmulator, makeLogContext, makeRoute, makeService } from "../support/kong";
 import { parseSamples, select } from "../support/prom-text";
-import { render, requireHelm, type K8sObject, type Values } from "./support/helm";
-import { DIST_PLUGIN_DIR, KONG_CONFIG, REPO, WRITE_PLUGIN_INFO, needOrSkip, readText } from "./support/paths";
-import { Processes, freePort, httpGet, isSocket, mapArg, mapInString, run, waitFor, type PathMap } from "./support/procs";
+import { waitFor } from "../support/wait";
+import { render, requireHelm, type Values } from "./support/helm";
+import { DIST_PLUGIN_DIR, KONG_CONFIG, REPO, needOrSkip, readText } from "./support/paths";
+import { Processes, argvOf, httpGet, isSocket, mapArg, mapInString, podPathMap, run, startExporterContainer } from "./support/procs";
+import { clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
 
 type Obj = Record<string, any>;
-
-function podSpec(objs: K8sObject[]): Obj {
-  return (objs.find((o) => o.kind === "GatewayConfiguration") as Obj).spec.dataPlaneOptions.deployment.podTemplateSpec.spec;
-}
-
-function container(spec: Obj, name: string): Obj {
-  const c = [...(spec.initContainers ?? []), ...spec.containers].find((x: Obj) => x.name === name);
-  assert.ok(c, `no container ${name}`);
-  return c;
-}
 
 const LATENCIES_MS = [12, 40, 85, 160, 420];
 
@@ -53,48 +47,26 @@ describe("deploy: a Kong pod as the chart builds it, driven by the Kong emulator
   for (const [name, values] of [
     ["TCP ingest (default)", {}],
     ["unix: ingest on the shared volume", { exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } }],
+    ["ingest token, exporter on every interface", { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } } }],
   ] as [string, Values][]) {
     it(`${name}: proxied requests show up as kong_upstream_latency_ms of default/echo`, async function () {
       const helm = requireHelm(this);
       const objs = render(helm, { ...values, plugin: { kongClusterPlugin: { enabled: true } } });
       const spec = podSpec(objs);
-      const shared = fs.mkdtempSync(path.join(tmp, "shared-"));
-      const map: PathMap = [
-        ["/nodejs/bin/node", process.execPath],
-        ["/opt/upstream-latency/bin/write-plugin-info.js", WRITE_PLUGIN_INFO],
-        ["/opt/upstream-latency", REPO],
-        ["/upstream-latency", shared],
-      ];
-      const argv = (c: Obj) => [...c.command, ...(c.args ?? [])].map((a: string) => mapInString(mapArg(a, map), map));
+      const map = podPathMap(fs.mkdtempSync(path.join(tmp, "pod-")));
+      const rendered = clusterPluginConfig(objs);
 
       // Init container, then the containers.
-      const init = run(argv(container(spec, "upstream-latency-info")), { timeoutMs: 30_000 });
+      const init = run(argvOf(containerOf(spec, "upstream-latency-info"), map), { timeoutMs: 30_000 });
       assert.equal(init.status, 0, init.stderr);
-      const exporterArgs = argv(container(spec, "latency-exporter"));
-      const metricsPort = await freePort();
-      exporterArgs[exporterArgs.indexOf("--metrics-address") + 1] = `127.0.0.1:${metricsPort}`;
-      const ii = exporterArgs.indexOf("--ingest-address") + 1;
-      let exporterUrl = (objs.find((o) => o.kind === "KongClusterPlugin") as Obj).config.exporter_url as string;
-      if (!exporterArgs[ii]!.startsWith("unix:")) {
-        assert.equal(exporterUrl, `http://${exporterArgs[ii]}`, "the plugin's exporter_url is the exporter's ingest address");
-        const ingestPort = await freePort();
-        exporterArgs[ii] = `127.0.0.1:${ingestPort}`;
-        exporterUrl = `http://127.0.0.1:${ingestPort}`;
-      } else {
-        exporterUrl = mapInString(exporterUrl, map);
-        assert.equal(exporterUrl, exporterArgs[ii], "the plugin's exporter_url is the exporter's ingest socket");
-      }
-      procs.start(`latency-exporter (${name})`, exporterArgs);
-      procs.start(`upstream-latency (${name})`, argv(container(spec, "upstream-latency")));
-      const socket = mapArg((container(spec, "proxy").env as Obj[]).find((e) => e.name === "KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET")!.value, map);
-      await waitFor("plugin server socket", () => (isSocket(socket) ? true : undefined));
-      await waitFor("exporter ready", async () => {
-        try {
-          return (await httpGet(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200 ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      });
+      // The plugin's exporter_url is the exporter's rendered ingest address (loopback when it listens on every interface).
+      const renderedIngest = argvOf(containerOf(spec, "latency-exporter"), map).find((_a, i, all) => all[i - 1] === "--ingest-address")!;
+      const expected = renderedIngest.startsWith("unix:") ? renderedIngest : `http://${renderedIngest.replace(/^0\.0\.0\.0:/, "127.0.0.1:")}`;
+      assert.equal(mapInString(rendered.exporter_url, map), expected);
+      const exporter = await startExporterContainer(procs, containerOf(spec, "latency-exporter"), map, `latency-exporter (${name})`);
+      procs.start(`upstream-latency (${name})`, argvOf(containerOf(spec, "upstream-latency"), map));
+      const socket = mapArg(envOf(containerOf(spec, "proxy")).KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET!, map);
+      await waitFor("plugin server socket", () => (isSocket(socket) ? true : undefined), 15_000);
 
       // Kong: the echo service of the declarative example, the chart's plugin configuration, two workers.
       const decl = parse(readText(path.join(KONG_CONFIG, "declarative", "route.yaml"))) as Obj;
@@ -102,7 +74,9 @@ describe("deploy: a Kong pod as the chart builds it, driven by the Kong emulator
       const service = makeService({ name: echo.name, host: new URL(echo.url).hostname, port: Number(new URL(echo.url).port), tags: echo.tags });
       const route = makeRoute(service);
       kong = new KongEmulator({ socketPath: socket, pluginName: "upstream-latency", workers: 2 });
-      const config = { ...(objs.find((o) => o.kind === "KongClusterPlugin") as Obj).config, exporter_url: exporterUrl, flush_interval: 0.2 };
+      const config: Obj = { ...rendered, exporter_url: exporter.exporterUrl, flush_interval: 0.2 };
+      if (config.exporter_token_file) config.exporter_token_file = mapArg(config.exporter_token_file, map);
+      assert.equal(config.exporter_token_file !== undefined, "ingestToken" in ((values.exporter ?? {}) as Obj), "exporter_token_file iff a token is set");
       kong.configurePlugin({ id: "6a3c1e0e-4d4f-4f43-9d3e-0d1b6f7b9a01", config });
       const traces = await Promise.all(
         LATENCIES_MS.map((ms, i) => kong!.log(i % 2, "6a3c1e0e-4d4f-4f43-9d3e-0d1b6f7b9a01", makeLogContext({ service, route, proxyMs: ms }))),
@@ -114,7 +88,7 @@ describe("deploy: a Kong pod as the chart builds it, driven by the Kong emulator
       const samples = await waitFor(
         "the requests in the exporter's /metrics",
         async () => {
-          last = (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+          last = (await httpGet(`http://127.0.0.1:${exporter.metricsPort}/metrics`)).body;
           const s = parseSamples(last);
           const count = select(s, "kong_upstream_latency_ms_count", want);
           return count.length === 1 && count[0]!.value === LATENCIES_MS.length ? s : undefined;

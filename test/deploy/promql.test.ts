@@ -1,6 +1,6 @@
 /**
- * The PromQL the chart ships, checked by Prometheus's own promtool (Debian package `prometheus`; skipped with a
- * message when absent): every query parses (adapter rules, KEDA triggers, dashboard panels), and the adapter rules
+ * The PromQL the chart ships, checked by Prometheus's own promtool (Debian package `prometheus`; when absent, skipped
+ * with a message, or failed under CI=true): every query parses (adapter rules, KEDA triggers, dashboard panels), and the adapter rules
  * and KEDA queries compute the right numbers on series labelled as Prometheus stores the exporter's after a
  * ServiceMonitor or PodMonitor scrape: with honorLabels false, an exporter label that collides with a target label
  * is renamed exported_<name>. That rename is why the guide's rule reads exported_service, and why it needs the
@@ -11,19 +11,13 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject, type Values } from "./support/helm";
+import { isExecutable, needOrSkip, onPath } from "./support/paths";
+import { adapterRules } from "./support/rendered";
 
 type Obj = Record<string, any>;
-
-function findPromtool(): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    const p = path.join(dir, "promtool");
-    if (dir && fs.existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 /** The exporter's label set for the guide's echo Service (what /metrics shows, see sidecar/labels.ts). */
 const EXPORTED = {
@@ -107,11 +101,6 @@ function adapterQuery(rule: Obj, serviceLabel: string): string {
   return (rule.metricsQuery as string).replaceAll("<<.LabelMatchers>>", `exported_namespace="default",${serviceLabel}="echo"`);
 }
 
-function adapterRules(objs: K8sObject[]): Obj[] {
-  const cm = objs.find((o) => o.kind === "ConfigMap" && (o as Obj).data["config.yaml"]) as Obj;
-  return parse(cm.data["config.yaml"]).rules;
-}
-
 function kedaQueries(objs: K8sObject[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const so of objs.filter((o) => o.kind === "ScaledObject") as Obj[]) for (const t of so.spec.triggers) out[`${so.metadata.name}/${t.name}`] = t.metadata.query;
@@ -127,12 +116,9 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
 
   before(function () {
     helm = requireHelm(this);
-    const p = findPromtool();
-    if (!p) {
-      console.warn("      skipped: promtool not found (apt-get install prometheus)");
-      this.skip();
-    }
-    promtool = p;
+    const p = onPath("promtool").find(isExecutable);
+    needOrSkip(this, p ? undefined : "promtool not found on PATH (apt-get install prometheus)");
+    promtool = p!;
   });
 
   it("every query parses", function () {

@@ -68,6 +68,11 @@ app.kubernetes.io/part-of: kong-latency-exporter
 {{- define "kle.sharedVolume" -}}upstream-latency{{- end -}}
 {{- define "kle.mappingVolume" -}}latency-exporter-mapping{{- end -}}
 {{- define "kle.mappingDir" -}}/etc/latency-exporter{{- end -}}
+{{/* The ingest token (exporter.ingestToken): a Secret volume, mounted read-only wherever the plugin or the
+exporter runs. Not under mappingDir: a mount point inside a configMap volume cannot be created. */}}
+{{- define "kle.tokenVolume" -}}latency-exporter-ingest-token{{- end -}}
+{{- define "kle.tokenDir" -}}/etc/upstream-latency/ingest-token{{- end -}}
+{{- define "kle.tokenFile" -}}{{ include "kle.tokenDir" . }}/token{{- end -}}
 {{/* Container port name: the operator's proxy container already names a port "metrics". */}}
 {{- define "kle.metricsPortName" -}}latency-metrics{{- end -}}
 
@@ -96,20 +101,30 @@ app.kubernetes.io/part-of: kong-latency-exporter
 {{- join " " (fromYamlArray .) -}}
 {{- end -}}
 
-{{/* The plugin's exporter_url: given, or derived from the exporter's ingest address. */}}
+{{/*
+The plugin's exporter_url: given, or derived from the exporter's ingest address. The plugin runs in the same pod,
+so an exporter listening on every interface (0.0.0.0, [::]) is reached on loopback.
+*/}}
 {{- define "kle.exporterUrl" -}}
+{{- $addr := .Values.exporter.ingestAddress -}}
 {{- if .Values.plugin.config.exporter_url -}}
 {{- .Values.plugin.config.exporter_url -}}
-{{- else if hasPrefix "unix:" .Values.exporter.ingestAddress -}}
-{{- .Values.exporter.ingestAddress -}}
+{{- else if hasPrefix "unix:" $addr -}}
+{{- $addr -}}
 {{- else -}}
-{{- printf "http://%s" .Values.exporter.ingestAddress -}}
+{{- $port := regexReplaceAll "^.*:" $addr "" -}}
+{{- $host := regexReplaceAll ":[0-9]+$" $addr "" -}}
+{{- $host = get (dict "0.0.0.0" "127.0.0.1" "[::]" "[::1]") $host | default $host -}}
+{{- printf "http://%s:%s" $host $port -}}
 {{- end -}}
 {{- end -}}
 
 {{/* The plugin's full configuration, as Kong would store it. */}}
 {{- define "kle.pluginConfig" -}}
 exporter_url: {{ include "kle.exporterUrl" . | quote }}
+{{- if .Values.exporter.ingestToken.existingSecret }}
+exporter_token_file: {{ include "kle.tokenFile" . | quote }}
+{{- end }}
 flush_interval: {{ .Values.plugin.config.flush_interval }}
 latencies:
 {{- range .Values.plugin.config.latencies }}

@@ -32,6 +32,15 @@ mountPath, volumes by name).
   mountPath: {{ .Values.pluginServer.socketDir }}
 {{- end -}}
 
+{{/* The ingest token's mount, for the exporter and the plugin server's container; empty without a token. */}}
+{{- define "kle.tokenMount" -}}
+{{- if .Values.exporter.ingestToken.existingSecret -}}
+- name: {{ include "kle.tokenVolume" . }}
+  mountPath: {{ include "kle.tokenDir" . }}
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
 {{/* Exec probe without a shell (distroless): succeeds once the plugin server accepts connections. */}}
 {{- define "kle.socketProbe" -}}
 exec:
@@ -77,6 +86,9 @@ exec:
     {{- toYaml .Values.securityContext | nindent 4 }}
   volumeMounts:
     {{- include "kle.sharedMount" . | nindent 4 }}
+    {{- with include "kle.tokenMount" . }}
+    {{- . | nindent 4 }}
+    {{- end }}
 {{- end -}}
 {{- end -}}
 
@@ -94,13 +106,19 @@ exec:
     - {{ .Values.exporter.ingestAddress | quote }}
     - --log-level
     - {{ .Values.exporter.logLevel }}
+    - --percentile-window
+    - {{ .Values.exporter.percentileWindow | quote }}
+    - --max-series
+    - {{ .Values.exporter.maxSeries | int | quote }}
+    - --series-idle-timeout
+    - {{ .Values.exporter.seriesIdleTimeout | quote }}
+    {{- if .Values.exporter.ingestToken.existingSecret }}
+    - --ingest-token-file
+    - {{ include "kle.tokenFile" . }}
+    {{- end }}
     {{- with .Values.exporter.buckets }}
     - --buckets
     - {{ join "," . | quote }}
-    {{- end }}
-    {{- with .Values.exporter.percentileWindow }}
-    - --percentile-window
-    - {{ . | quote }}
     {{- end }}
     {{- if .Values.exporter.mapping }}
     - --mapping-file
@@ -134,7 +152,7 @@ exec:
     {{- toYaml .Values.exporter.resources | nindent 4 }}
   securityContext:
     {{- toYaml .Values.securityContext | nindent 4 }}
-  {{- if or .Values.exporter.mapping (hasPrefix "unix:" .Values.exporter.ingestAddress) }}
+  {{- if or .Values.exporter.mapping (hasPrefix "unix:" .Values.exporter.ingestAddress) .Values.exporter.ingestToken.existingSecret }}
   volumeMounts:
     {{- if hasPrefix "unix:" .Values.exporter.ingestAddress }}
     {{- include "kle.sharedMount" . | nindent 4 }}
@@ -143,6 +161,9 @@ exec:
     - name: {{ include "kle.mappingVolume" . }}
       mountPath: {{ include "kle.mappingDir" . }}
       readOnly: true
+    {{- end }}
+    {{- with include "kle.tokenMount" . }}
+    {{- . | nindent 4 }}
     {{- end }}
   {{- end }}
 {{- end -}}
@@ -181,6 +202,14 @@ spec:
     - name: {{ include "kle.mappingVolume" . }}
       configMap:
         name: {{ include "kle.suffixed" (list . "mapping") }}
+    {{- end }}
+    {{- with .Values.exporter.ingestToken.existingSecret }}
+    - name: {{ include "kle.tokenVolume" $ }}
+      secret:
+        secretName: {{ . }}
+        items:
+          - key: {{ $.Values.exporter.ingestToken.key | quote }}
+            path: token
     {{- end }}
   {{- if $injected }}
   initContainers:
@@ -224,6 +253,12 @@ spec:
         {{- include "kle.kongEnv" . | nindent 8 }}
       volumeMounts:
         {{- include "kle.sharedMount" . | nindent 8 }}
+        {{- if not $injected }}
+        {{- /* kongImage: the plugin server is Kong's child, in this container. */}}
+        {{- with include "kle.tokenMount" . }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- end }}
     {{- if and $injected (not $native) }}
     {{- include "kle.pluginServerContainer" (dict "root" . "native" false) | nindent 4 }}
     {{- end }}

@@ -11,8 +11,13 @@ values to change.
 {{- fail (printf "pluginServer.nativeSidecar=true needs Kubernetes 1.29 or later (native sidecar containers); this cluster is %s. Set pluginServer.nativeSidecar=false." .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- $ingest := $v.exporter.ingestAddress -}}
-{{- if not (regexMatch "^((127\\.0\\.0\\.1|localhost|\\[::1\\]):[0-9]{1,5}|unix:(/[A-Za-z0-9._-]+)+)$" $ingest) -}}
-{{- fail (printf "exporter.ingestAddress=%s: the ingest endpoint must be loopback (127.0.0.1:PORT, localhost:PORT or [::1]:PORT; the pod's containers share the network) or a Unix socket (unix:/path/on/the/shared/volume.sock). Anything else would let other pods inject latencies." $ingest) -}}
+{{- $token := $v.exporter.ingestToken.existingSecret -}}
+{{- if not (regexMatch "^((\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):[0-9]{1,5}|unix:(/[A-Za-z0-9._-]+)+)$" $ingest) -}}
+{{- fail (printf "exporter.ingestAddress=%s: expected HOST:PORT, [IPv6]:PORT or unix:/path/on/the/shared/volume.sock (a path of letters, digits, '.', '_' and '-')." $ingest) -}}
+{{- end -}}
+{{- $loopback := regexMatch "^((127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|localhost|\\[::1\\]):[0-9]{1,5}|unix:.*)$" $ingest -}}
+{{- if and (not $loopback) (not $token) -}}
+{{- fail (printf "exporter.ingestAddress=%s is neither loopback nor a Unix socket, and no ingest token is set: whoever can reach it could inject latencies (the exporter refuses to start so). Use a loopback address (127.0.0.1:PORT, localhost:PORT or [::1]:PORT; the pod's containers share the network) or a Unix socket (unix:%s/<name>.sock), or set exporter.ingestToken.existingSecret to a Secret holding a token (at least 16 characters): the exporter then requires it on every ingest request, and the plugin sends it." $ingest $v.pluginServer.socketDir) -}}
 {{- end -}}
 {{- $kongPorts := list 8000 8443 8100 8444 -}}
 {{- if has (int $v.exporter.metricsPort) $kongPorts -}}
@@ -29,6 +34,33 @@ values to change.
 {{- end -}}
 {{- if and (hasPrefix "unix:" $v.exporter.ingestAddress) (not (hasPrefix (printf "unix:%s/" $v.pluginServer.socketDir) $v.exporter.ingestAddress)) -}}
 {{- fail (printf "exporter.ingestAddress=%s: a Unix socket must live on the shared volume, i.e. unix:%s/<name>.sock (pluginServer.socketDir), for the plugin to reach it." $v.exporter.ingestAddress $v.pluginServer.socketDir) -}}
+{{- end -}}
+{{- $window := include "kle.durationMs" $v.exporter.percentileWindow | float64 -}}
+{{- if or (lt $window 6000.0) (gt $window 3600000.0) -}}
+{{- fail (printf "exporter.percentileWindow=%s: the exporter takes 6s to 1h (the window moves in sixths of its length)." $v.exporter.percentileWindow) -}}
+{{- end -}}
+{{- $idle := include "kle.durationMs" $v.exporter.seriesIdleTimeout | float64 -}}
+{{- if or (lt $idle 10000.0) (gt $idle 604800000.0) -}}
+{{- fail (printf "exporter.seriesIdleTimeout=%s: the exporter takes 10s to 168h." $v.exporter.seriesIdleTimeout) -}}
+{{- end -}}
+{{- /* Flags the chart sets from values: the same flag in extraArgs, or its variable in extraEnv, would silently win or lose. */ -}}
+{{- $flags := dict "--metrics-address" "exporter.metricsPort" "--ingest-address" "exporter.ingestAddress" "--log-level" "exporter.logLevel" "--percentile-window" "exporter.percentileWindow" "--max-series" "exporter.maxSeries" "--series-idle-timeout" "exporter.seriesIdleTimeout" "--ingest-token-file" "exporter.ingestToken" "--buckets" "exporter.buckets" "--mapping-file" "exporter.mapping" -}}
+{{- range $v.exporter.extraArgs -}}
+{{- $flag := regexReplaceAll "=.*$" . "" -}}
+{{- if hasKey $flags $flag -}}
+{{- fail (printf "exporter.extraArgs: %s is set by the chart; use %s instead." $flag (get $flags $flag)) -}}
+{{- end -}}
+{{- end -}}
+{{- /* The variable of a flag the chart passes only when its value is set still works without it. */ -}}
+{{- $passed := omit $flags -}}
+{{- if not $v.exporter.buckets }}{{ $passed = omit $passed "--buckets" }}{{ end -}}
+{{- if not $v.exporter.mapping }}{{ $passed = omit $passed "--mapping-file" }}{{ end -}}
+{{- if not $token }}{{ $passed = omit $passed "--ingest-token-file" }}{{ end -}}
+{{- range $v.exporter.extraEnv -}}
+{{- $flag := printf "--%s" (trimPrefix "LATENCY_EXPORTER_" .name | lower | replace "_" "-") -}}
+{{- if and (hasPrefix "LATENCY_EXPORTER_" .name) (hasKey $passed $flag) -}}
+{{- fail (printf "exporter.extraEnv: %s is ignored, the chart passes %s (the flag wins over the variable); use %s instead." .name $flag (get $flags $flag)) -}}
+{{- end -}}
 {{- end -}}
 {{- $gcSpec := $v.gatewayConfiguration.spec | default dict -}}
 {{- $dp := get $gcSpec "dataPlaneOptions" | default dict -}}
@@ -74,4 +106,11 @@ values to change.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* A duration of the exporter's form ("60s", "1.5m", "500ms"; values.schema.json checks the form) in milliseconds. */}}
+{{- define "kle.durationMs" -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" . -}}
+{{- $unit := trimPrefix $n . -}}
+{{- mulf (float64 $n) (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit) -}}
 {{- end -}}

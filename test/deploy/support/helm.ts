@@ -3,27 +3,20 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseAllDocuments } from "yaml";
-import { CHART, IN_CI, REPO } from "./paths";
+import { CHART, IN_CI, REPO, isExecutable, onPath } from "./paths";
 
 /**
  * helm 3, from $HELM_BIN, else PATH, else .tmp/bin/helm (where .ci/install-helm.sh puts it by default).
  * Under CI=true a missing helm fails the suite; elsewhere the chart tests are skipped with a message.
  */
 export function findHelm(): string | undefined {
-  const candidates: string[] = [];
   // An explicit HELM_BIN is the only candidate: a wrong one must not be papered over by another helm.
   if (process.env.HELM_BIN) return isHelm3(process.env.HELM_BIN) ? process.env.HELM_BIN : undefined;
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) if (dir) candidates.push(path.join(dir, "helm"));
-  candidates.push(path.join(REPO, ".tmp", "bin", "helm"));
-  return candidates.find(isHelm3);
+  return [...onPath("helm"), path.join(REPO, ".tmp", "bin", "helm")].find(isHelm3);
 }
 
 function isHelm3(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-  } catch {
-    return false;
-  }
+  if (!isExecutable(file)) return false;
   const v = spawnSync(file, ["version", "--template", "{{.Version}}"], { encoding: "utf8", timeout: 10_000 });
   return v.status === 0 && /^v3\./.test(v.stdout.trim());
 }
@@ -56,25 +49,25 @@ export interface HelmResult {
   stderr: string;
 }
 
-function valuesFile(values: Values): string {
+/** Runs helm with the values given as a file (JSON is YAML) after `args`, never throwing on helm's failure. */
+function helmWithValues(helm: string, args: string[], values: Values): HelmResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kle-values-"));
-  const file = path.join(dir, "values.json");
-  fs.writeFileSync(file, JSON.stringify(values));
-  return file;
-}
-
-/** `helm template` with the values given as a file (JSON is YAML), never throwing. */
-export function helmTemplateRaw(helm: string, values: Values = {}, opts: RenderOptions = {}): HelmResult {
-  const file = valuesFile(values);
   try {
-    const args = ["template", opts.release ?? "kle", opts.chartDir ?? CHART, "--namespace", opts.namespace ?? "kong", "-f", file];
-    if (opts.kubeVersion) args.push("--kube-version", opts.kubeVersion);
-    const r = spawnSync(helm, args, { encoding: "utf8", timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    const file = path.join(dir, "values.json");
+    fs.writeFileSync(file, JSON.stringify(values));
+    const r = spawnSync(helm, [...args, "-f", file], { encoding: "utf8", timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
     if (r.error) throw r.error;
     return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr };
   } finally {
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `helm template`, never throwing. */
+export function helmTemplateRaw(helm: string, values: Values = {}, opts: RenderOptions = {}): HelmResult {
+  const args = ["template", opts.release ?? "kle", opts.chartDir ?? CHART, "--namespace", opts.namespace ?? "kong"];
+  if (opts.kubeVersion) args.push("--kube-version", opts.kubeVersion);
+  return helmWithValues(helm, args, values);
 }
 
 export interface K8sObject {
@@ -102,14 +95,7 @@ export function render(helm: string, values: Values = {}, opts: RenderOptions = 
 }
 
 export function helmLint(helm: string, values: Values = {}): HelmResult {
-  const file = valuesFile(values);
-  try {
-    const r = spawnSync(helm, ["lint", "--strict", CHART, "-f", file], { encoding: "utf8", timeout: 60_000 });
-    if (r.error) throw r.error;
-    return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr };
-  } finally {
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  }
+  return helmWithValues(helm, ["lint", "--strict", CHART], values);
 }
 
 /**

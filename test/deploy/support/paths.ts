@@ -17,6 +17,20 @@ export const WRITE_PLUGIN_INFO = path.join(IMAGES, "write-plugin-info.js");
 
 export const IN_CI = process.env.CI === "true";
 
+/** `name` in every directory of PATH, in PATH's order, whether it exists or not. */
+export function onPath(name: string): string[] {
+  return (process.env.PATH ?? "").split(path.delimiter).filter((dir) => dir !== "").map((dir) => path.join(dir, name));
+}
+
+export function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 export function readText(file: string): string {
   return fs.readFileSync(file, "utf8");
 }

@@ -1,8 +1,16 @@
+import { strict as assert } from "node:assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
+import * as path from "node:path";
 import { Decoder, encode } from "@msgpack/msgpack";
+import { freePort } from "../../support/stack";
+import { waitFor } from "../../support/wait";
+import { REPO, WRITE_PLUGIN_INFO } from "./paths";
+
+type Obj = Record<string, any>;
 
 /**
  * Container paths -> paths on this machine, so that the exact command lines the chart renders run here: the
@@ -32,6 +40,35 @@ export function mapInString(text: string, map: PathMap): string {
     out = out.replace(re, (_m, lead: string) => `${lead}${to}`);
   }
   return out;
+}
+
+/** A container's argv (command + args) with the container paths mapped, whole arguments and paths inside them. */
+export function argvOf(c: Obj, map: PathMap): string[] {
+  return [...c.command, ...(c.args ?? [])].map((a: string) => mapInString(mapArg(a, map), map));
+}
+
+/** The token the test writes where the chart mounts the ingest token's Secret (exporter.ingestToken). */
+export const INGEST_TOKEN = randomBytes(24).toString("hex");
+
+/**
+ * The paths of the images and of the pod's volumes -> this machine: the images' Node.js, their /opt/upstream-latency
+ * (this checkout) and bin/write-plugin-info.js (images/), the shared emptyDir and the ingest token's Secret volume
+ * (directories created under `tmp`, the token written as the kubelet would).
+ */
+export function podPathMap(tmp: string): PathMap {
+  const shared = path.join(tmp, "shared");
+  const token = path.join(tmp, "ingest-token");
+  fs.mkdirSync(shared, { recursive: true });
+  fs.mkdirSync(token, { recursive: true });
+  fs.writeFileSync(path.join(token, "token"), `${INGEST_TOKEN}\n`);
+  return [
+    ["/nodejs/bin/node", process.execPath],
+    ["/usr/local/bin/node", process.execPath],
+    ["/opt/upstream-latency/bin/write-plugin-info.js", WRITE_PLUGIN_INFO],
+    ["/opt/upstream-latency", REPO],
+    ["/upstream-latency", shared],
+    ["/etc/upstream-latency/ingest-token", token],
+  ];
 }
 
 export interface RunResult {
@@ -64,6 +101,17 @@ export class Processes {
     return child;
   }
 
+  /** `wait`, failing at once (with the logs) if `child` exits first, rather than when `wait` times out. */
+  whileRunning<T>(child: ChildProcess, wait: Promise<T>): Promise<T> {
+    const name = this.procs.find((p) => p.child === child)?.name ?? `pid ${child.pid}`;
+    const exited = new Promise<never>((_resolve, reject) => {
+      const fail = () => reject(new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${this.logs()}`));
+      if (child.exitCode !== null || child.signalCode !== null) fail();
+      else child.once("exit", fail);
+    });
+    return Promise.race([wait, exited]);
+  }
+
   logs(): string {
     return this.procs.map((p) => `--- ${p.name} (pid ${p.child.pid}, exit ${p.child.exitCode ?? p.child.signalCode ?? "running"})\n${p.log.join("").slice(-4000)}`).join("\n");
   }
@@ -89,16 +137,6 @@ export class Processes {
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 export function isSocket(file: string): boolean {
   try {
     return fs.statSync(file).isSocket();
@@ -107,29 +145,64 @@ export function isSocket(file: string): boolean {
   }
 }
 
-/** A free loopback TCP port. */
-export function freePort(): Promise<number> {
+export function httpRequest(
+  url: string,
+  opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+    const req = http.request(url, { method: opts.method ?? "GET", headers: opts.headers, timeout: opts.timeoutMs ?? 3000 }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (body += d));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
     });
-    req.on("timeout", () => req.destroy(new Error(`GET ${url}: timeout`)));
+    req.on("timeout", () => req.destroy(new Error(`${opts.method ?? "GET"} ${url}: timeout`)));
     req.on("error", reject);
+    req.end(opts.body);
   });
+}
+
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return httpRequest(url, { timeoutMs });
+}
+
+export interface RunningExporter {
+  /** Its metrics port on 127.0.0.1. */
+  metricsPort: number;
+  /** Where it takes ingest, as the plugin's exporter_url says it: http://127.0.0.1:PORT or unix:/mapped/path.sock. */
+  exporterUrl: string;
+  /** Its argv as started. */
+  argv: string[];
+}
+
+/**
+ * The latency-exporter container, started with its rendered command line (paths mapped) on free ports: the
+ * metrics address moves to 127.0.0.1, a TCP ingest address keeps its host (0.0.0.0 stays every interface, so that
+ * the exporter's own refusal of a non-loopback address without a token is exercised) and gets a free port.
+ * Resolves once /readyz answers 200; fails at once if the exporter exits.
+ */
+export async function startExporterContainer(procs: Processes, c: Obj, map: PathMap, name = "latency-exporter"): Promise<RunningExporter> {
+  const argv = argvOf(c, map);
+  const mi = argv.indexOf("--metrics-address") + 1;
+  assert.match(argv[mi]!, /^0\.0\.0\.0:\d+$/, "metrics on all interfaces in the pod");
+  const metricsPort = await freePort();
+  argv[mi] = `127.0.0.1:${metricsPort}`;
+  const ii = argv.indexOf("--ingest-address") + 1;
+  let exporterUrl = argv[ii]!;
+  if (!exporterUrl.startsWith("unix:")) {
+    const host = exporterUrl.replace(/:\d+$/, "");
+    assert.ok(
+      /^(127\.0\.0\.1|localhost|\[::1\])$/.test(host) || argv.includes("--ingest-token-file"),
+      `ingest on ${host} without --ingest-token-file: the chart must not render it`,
+    );
+    const port = await freePort();
+    argv[ii] = `${host}:${port}`;
+    exporterUrl = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  }
+  const child = procs.start(name, argv);
+  const ready = `http://127.0.0.1:${metricsPort}/readyz`;
+  await procs.whileRunning(child, waitFor(`${name} ${ready}`, async () => ((await httpGet(ready)).status === 200 ? true : undefined), 15_000));
+  return { metricsPort, exporterUrl, argv };
 }
 
 let msgid = 0;
