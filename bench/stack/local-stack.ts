@@ -1,0 +1,155 @@
+import { randomUUID } from "node:crypto";
+import { DEFAULTS } from "../../plugin/schema";
+import { startExporter } from "../../test/support/exporter-process";
+import { startPrometheus, type Prometheus } from "../../test/support/prometheus";
+import { startPluginStack } from "../../test/support/stack";
+import { waitFor } from "../../test/support/wait";
+import { startEchoUpstream } from "./echo-upstream";
+import { startGateway, type GatewayStats } from "./gateway";
+import { kicEntities, type RouteSpec } from "./kic-routes";
+import { fetchMetrics, upstreamTotals } from "./observe";
+
+/** Two Kubernetes Services in two namespaces, so that the output is visibly per Service. */
+export const DEFAULT_ROUTES: RouteSpec[] = [
+  { path: "/echo", namespace: "default", name: "echo" },
+  { path: "/cart", namespace: "shop", name: "cart" },
+];
+
+/** nginx worker processes of the emulated Kong node. */
+const WORKERS = 2;
+
+export interface LocalStackOptions {
+  /** Also run the real Prometheus, scraping the exporter every second as a ServiceMonitor would (needs `prometheus` on PATH). */
+  withPrometheus: boolean;
+  /** The plugin's flush_interval in seconds; default the plugin's default. */
+  flushInterval?: number;
+  /** Default DEFAULT_ROUTES, all to the stack's echo upstream. */
+  routes?: RouteSpec[];
+}
+
+export interface StackRoute {
+  path: string;
+  namespace: string;
+  name: string;
+  /** The Kong Service name, `<namespace>.<name>.<port>` as Kong Ingress Controller names it. */
+  kongService: string;
+  upstream: string;
+}
+
+export interface LocalStack {
+  /** The Kong stand-in, http://127.0.0.1:PORT. */
+  gatewayUrl: string;
+  /** The echo upstream; `?delay_ms=N` sets a request's upstream latency. */
+  upstreamUrl: string;
+  /** The exporter's metrics listener, http://127.0.0.1:PORT, serving /metrics and /v1/latency. */
+  exporterMetricsUrl: string;
+  exporterIngestUrl: string;
+  prometheus?: Prometheus;
+  routes: StackRoute[];
+  pids: { pluginServer: number | undefined; exporter: number | undefined };
+  gatewayStats(): GatewayStats;
+  /**
+   * Waits until every log phase has run and the exporter's kong_upstream_latency_ms_count equals, per Kong Service,
+   * what the plugin recorded: after it, /metrics holds every request sent so far.
+   */
+  drain(timeoutMs?: number): Promise<void>;
+  /** Stops everything (idempotent); the plugin server ships what it holds before the exporter stops. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole path on loopback: an echo upstream, the gateway standing in for Kong's data plane, the real
+ * kong-js-pluginserver running the built upstream-latency plugin (global, as kong-config's KongClusterPlugin),
+ * the real latency-exporter, and optionally the real Prometheus. On a failed start, what started is stopped.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  // Stopped last started first: the gateway's log phases need the plugin server, whose last shipment needs the exporter.
+  const cleanups: Array<{ what: string; run: () => Promise<unknown> }> = [];
+  const stopAll = async () => {
+    const errors: string[] = [];
+    for (let c = cleanups.pop(); c; c = cleanups.pop()) {
+      try {
+        await c.run();
+      } catch (err) {
+        errors.push(`${c.what}: ${(err as Error).message}`);
+      }
+    }
+    if (errors.length > 0) throw new Error(`stopping the local stack: ${errors.join("; ")}`);
+  };
+  const started = async <T>(what: string, p: Promise<T>, stop: (v: T) => Promise<unknown>): Promise<T> => {
+    const v = await p;
+    cleanups.push({ what, run: () => stop(v) });
+    return v;
+  };
+
+  try {
+    const [upstream, exporter] = await all([
+      started("echo upstream", startEchoUpstream(), (u) => u.close()),
+      started("latency-exporter", startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"]), (e) => e.stop()),
+    ]);
+    // A demo that crashes must not leave the exporter running: PluginServer kills its servers the same way.
+    const killExporter = () => exporter.child.kill("SIGKILL");
+    process.once("exit", killExporter);
+    cleanups.push({ what: "exit hook", run: async () => process.off("exit", killExporter) });
+    const [plugin, prometheus] = await all([
+      started("plugin server", startPluginStack(WORKERS), (s) => s.close()),
+      options.withPrometheus ? started("prometheus", startPrometheus({ address: new URL(exporter.metricsUrl).host }), (p) => p.stop()) : Promise.resolve(undefined),
+    ]);
+    const pluginId = randomUUID();
+    plugin.kong.configurePlugin({ id: pluginId, config: { exporter_url: exporter.ingestUrl, flush_interval: options.flushInterval ?? DEFAULTS.flush_interval } });
+
+    const specs = options.routes ?? DEFAULT_ROUTES;
+    const routes = specs.map((spec) => ({ ...kicEntities(spec), upstream: spec.upstream ?? upstream.url }));
+    const gateway = await started(
+      "gateway",
+      startGateway({
+        routes,
+        workers: WORKERS,
+        async log(worker, ctx) {
+          const trace = await plugin.kong.log(worker, pluginId, ctx);
+          if (trace.errors.length > 0) throw new Error(`Kong logged: ${trace.errors.join("; ")}`);
+        },
+      }),
+      (g) => g.close(),
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      gatewayUrl: gateway.url,
+      upstreamUrl: upstream.url,
+      exporterMetricsUrl: exporter.metricsUrl,
+      exporterIngestUrl: exporter.ingestUrl,
+      prometheus,
+      routes: specs.map((spec, i) => ({ path: spec.path, namespace: spec.namespace, name: spec.name, kongService: routes[i]!.service.name!, upstream: routes[i]!.upstream })),
+      pids: { pluginServer: plugin.server.pid, exporter: exporter.child.pid },
+      gatewayStats: () => gateway.stats(),
+      async drain(timeoutMs = 10_000) {
+        await gateway.idle();
+        const recorded = gateway.stats().recorded;
+        await waitFor(
+          "the exporter to count every request the plugin recorded",
+          async () => {
+            const totals = upstreamTotals(await fetchMetrics(exporter.metricsUrl));
+            return Object.entries(recorded).every(([name, n]) => totals.get(name)?.count === n) ? true : undefined;
+          },
+          timeoutMs,
+          100,
+        );
+      },
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll().catch((stopErr: Error) => {
+      if (err instanceof Error) err.message += `\n(then, ${stopErr.message})`;
+    });
+    throw err;
+  }
+}
+
+/** Promise.all that lets every promise settle first, so that nothing started is left unregistered for cleanup. */
+async function all<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
