@@ -42,9 +42,9 @@ export function ingestHandler(ctx: Context) {
       ctx.metrics.payloads.inc({ result: "rejected" });
       ctx.metrics.rejections.inc({ reason: err.reason });
       ctx.log.warn({ status: err.status, reason: err.reason, error: err.message }, "ingest payload refused");
-      // A body refused unread (too large, or not allowed in) leaves the connection unusable: Node discards
-      // the rest of it without buffering and closes the connection after the answer.
-      sendJson(res, err.status, { error: err.message }, err.status === 413 || err.status === 401);
+      // A body refused unread (too large, or not allowed in) is discarded by Node as it arrives, never
+      // buffered; closing the connection instead could reset it before the client has read the answer.
+      sendJson(res, err.status, { error: err.message });
     }
   };
 }
