@@ -25,6 +25,13 @@ export interface LocalStackOptions {
   flushInterval?: number;
   /** Default DEFAULT_ROUTES, all to the stack's echo upstream. */
   routes?: RouteSpec[];
+  /**
+   * Default true. False runs the same processes (the plugin server and the exporter too) but the gateway runs no
+   * plugin in its log phase, as Kong with the plugin not enabled: the baseline of a throughput comparison.
+   */
+  plugin?: boolean;
+  /** More latency-exporter flags, e.g. ["--percentile-window", "12s"]. */
+  exporterArgs?: string[];
 }
 
 export interface StackRoute {
@@ -85,7 +92,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     const [upstream, exporter] = await all([
       started("echo upstream", startEchoUpstream(), (u) => u.close()),
-      started("latency-exporter", startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"]), (e) => e.stop()),
+      started("latency-exporter", startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0", ...(options.exporterArgs ?? [])]), (e) => e.stop()),
     ]);
     // A demo that crashes must not leave the exporter running: PluginServer kills its servers the same way.
     const killExporter = () => exporter.child.kill("SIGKILL");
@@ -98,6 +105,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const pluginId = randomUUID();
     plugin.kong.configurePlugin({ id: pluginId, config: { exporter_url: exporter.ingestUrl, flush_interval: options.flushInterval ?? DEFAULTS.flush_interval } });
 
+    const withPlugin = options.plugin ?? true;
     const specs = options.routes ?? DEFAULT_ROUTES;
     const routes = specs.map((spec) => ({ ...kicEntities(spec), upstream: spec.upstream ?? upstream.url }));
     const gateway = await started(
@@ -106,6 +114,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         routes,
         workers: WORKERS,
         async log(worker, ctx) {
+          if (!withPlugin) return;
           const trace = await plugin.kong.log(worker, pluginId, ctx);
           if (trace.errors.length > 0) throw new Error(`Kong logged: ${trace.errors.join("; ")}`);
         },
@@ -125,6 +134,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       gatewayStats: () => gateway.stats(),
       async drain(timeoutMs = 10_000) {
         await gateway.idle();
+        if (!withPlugin) return;
         const recorded = gateway.stats().recorded;
         await waitFor(
           "the exporter to count every request the plugin recorded",
