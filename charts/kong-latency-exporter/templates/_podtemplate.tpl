@@ -235,7 +235,7 @@ spec:
           cpu: 50m
           memory: 64Mi
         limits:
-          memory: 256Mi
+          memory: 384Mi
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       volumeMounts:
