@@ -60,7 +60,3 @@ export function pipelineFor(config: PluginConfig): Pipeline {
   p.shipper.setInterval(config.flush_interval * 1000);
   return p;
 }
-
-export function allPipelines(): Pipeline[] {
-  return [...pipelines.values()];
-}

@@ -92,6 +92,9 @@ const check = ajv.compile<PluginConfig>({
   },
 });
 
+/** The plugin's own fields, as declared to Kong; everything else in Kong's configuration is Kong's. */
+const OWN_FIELDS = KONG_SCHEMA.map((field) => Object.keys(field)[0]!);
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(`${PLUGIN_NAME}: invalid configuration: ${message}`);
@@ -125,7 +128,7 @@ export function parseExporterUrl(url: string): ExporterTarget {
 export function parseConfig(raw: unknown): PluginConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError("configuration must be an object");
   const own: Record<string, unknown> = {};
-  for (const k of [...Object.keys(DEFAULTS), "exporter_token_file"]) {
+  for (const k of OWN_FIELDS) {
     const v = (raw as Record<string, unknown>)[k];
     // Kong sends null for a field left unset in some configurations (cjson.null); the default applies.
     if (v !== undefined && v !== null) own[k] = v;

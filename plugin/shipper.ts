@@ -54,8 +54,7 @@ export class Shipper {
     if (ms === this.intervalMs) return;
     this.intervalMs = ms;
     if (this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
+      this.stopTimer();
       this.start();
     }
   }
@@ -154,13 +153,17 @@ export class Shipper {
     }
   }
 
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   /**
    * Ships everything left, retrying without backoff, until done or `deadline` (epoch ms). For shutdown:
    * the timer stops, so nothing new is started behind it.
    */
   async drain(deadline: number): Promise<boolean> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTimer();
     while (this.hasUnsent() && Date.now() < deadline) {
       this.nextAttemptAt = 0;
       await this.tick();
@@ -170,8 +173,7 @@ export class Shipper {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTimer();
     await this.client.close().catch(() => undefined);
   }
 }

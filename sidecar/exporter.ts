@@ -67,8 +67,10 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
     headersTimeout: opts.requestTimeoutMs,
     connectionsCheckingInterval: Math.min(1_000, opts.requestTimeoutMs / 2),
   };
-  const ingestServer = createServer(serverOptions, (req, res) => void ingestHandler(ctx)(req, res));
-  const metricsServer = createServer(serverOptions, (req, res) => void metricsHandler(ctx)(req, res));
+  const onIngest = ingestHandler(ctx);
+  const onMetrics = metricsHandler(ctx);
+  const ingestServer = createServer(serverOptions, (req, res) => void onIngest(req, res));
+  const metricsServer = createServer(serverOptions, (req, res) => void onMetrics(req, res));
   const ingestAddress = await listen(ingestServer, opts.ingestAddress);
   listening++;
   let metricsAddress: ListenAddress;

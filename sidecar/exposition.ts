@@ -42,11 +42,15 @@ export function renderHistogramFamily(
       cumulative += s.counts[i]!;
       text += `${name}_bucket{${s.labelText}${sep}${les[i]}} ${cumulative}\n`;
     }
-    const braces = s.labelText === "" ? "" : `{${s.labelText}}`;
-    text += `${name}_sum${braces} ${formatNumber(s.sum)}\n${name}_count${braces} ${s.count}\n`;
-    parts.push(text);
+    parts.push(text + sumAndCount(name, s));
   }
   return parts.join("");
+}
+
+/** A series' `_sum` and `_count` lines, shared by its histogram and its percentile summary. */
+function sumAndCount(name: string, s: Series): string {
+  const braces = s.labelText === "" ? "" : `{${s.labelText}}`;
+  return `${name}_sum${braces} ${formatNumber(s.sum)}\n${name}_count${braces} ${s.count}\n`;
 }
 
 const QS = QUANTILES.map((q) => q.q);
@@ -66,9 +70,7 @@ export function renderPercentileFamily(name: string, help: string, series: Itera
     if (count > 0) {
       for (let i = 0; i < QUANTILES.length; i++) text += `${name}{${s.labelText}${sep}quantile="${QUANTILES[i]!.label}"} ${formatNumber(values[i]!)}\n`;
     }
-    const braces = s.labelText === "" ? "" : `{${s.labelText}}`;
-    text += `${name}_sum${braces} ${formatNumber(s.sum)}\n${name}_count${braces} ${s.count}\n`;
-    parts.push(text);
+    parts.push(text + sumAndCount(name, s));
   }
   return parts.join("");
 }

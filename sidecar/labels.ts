@@ -21,6 +21,7 @@
  * - A Kong Service that maps to nothing is still exported, with only kong_service set: its latency stays
  *   visible, and its empty kubernetes_* labels keep it out of the adapter's seriesQuery.
  */
+import type { ServiceRef } from "../wire/payload";
 import type { StaticMapping } from "./mapping-file";
 
 /** Export order of the labels; every key is always present, "" when unknown. */
@@ -36,14 +37,6 @@ export const LABEL_NAMES = [
 
 export type ServiceLabels = Record<(typeof LABEL_NAMES)[number], string>;
 
-/** The Kong Service entity as Kong's router hands it to the plugin. */
-export interface KongService {
-  id: string;
-  name: string | null;
-  host: string | null;
-  tags: readonly string[];
-}
-
 /** A Kubernetes object as its manifest names it. */
 export interface KubernetesObjectRef {
   namespace: string;
@@ -56,7 +49,7 @@ export interface KubernetesObjectRef {
  * Resolves the Kubernetes object behind a Kong Service from, in order: the k8s-* tags KIC puts on it, the
  * name KIC generated for it, the static mapping (by id, then name). Unresolved services get kong_service only.
  */
-export function serviceLabels(svc: KongService, mapping?: StaticMapping): ServiceLabels {
+export function serviceLabels(svc: ServiceRef, mapping?: StaticMapping): ServiceLabels {
   const ref =
     fromTags(svc.tags) ??
     (svc.name === null ? undefined : fromKicServiceName(svc.name, svc.host)) ??

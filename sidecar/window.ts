@@ -62,12 +62,6 @@ export class SlidingWindow {
     this.cache = undefined;
   }
 
-  /** True when nothing recorded is left inside the window. */
-  isEmpty(now: number): boolean {
-    this.roll(now);
-    return this.openCount === 0 && this.closed.length === 0;
-  }
-
   stats(now: number, qs: readonly number[]): WindowStats {
     this.roll(now);
     const epoch = Math.floor(now / this.slotMs);

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { resolve } from "node:path";
-import { LABEL_NAMES, serviceLabels, type KongService, type ServiceLabels } from "../sidecar/labels";
+import { LABEL_NAMES, serviceLabels, type ServiceLabels } from "../sidecar/labels";
+import type { ServiceRef } from "../wire/payload";
 import { loadMappingFile, type StaticMapping } from "../sidecar/mapping-file";
 
 // Compiled to dist/lib/test/; fixtures stay in the source tree.
@@ -11,11 +12,11 @@ const fixture = (name: string) => resolve(FIXTURES, name);
 const ID = "d0e5c0de-0000-4000-8000-000000000001";
 const MAPPED_ID = "5b9f1c1e-3c1a-4a4e-8f0e-6d2b7a9c1e22";
 
-function svc(over: Partial<KongService>): KongService {
+function svc(over: Partial<ServiceRef>): ServiceRef {
   return { id: ID, name: null, host: null, tags: [], ...over };
 }
 
-function labels(over: Partial<KongService>, mapping?: StaticMapping): ServiceLabels {
+function labels(over: Partial<ServiceRef>, mapping?: StaticMapping): ServiceLabels {
   return serviceLabels(svc(over), mapping);
 }
 
@@ -65,7 +66,7 @@ const HTTPROUTE_TAGS = [
   "k8s-group:gateway.networking.k8s.io",
   "k8s-version:v1",
 ];
-// What KIC writes for a service whose backend Service does not exist (ingressrules.go generateKongServiceTags).
+// What KIC writes for a service whose backend Service does not exist (ingressrules.go generateServiceRefTags).
 const KIC_PLACEHOLDER_TAGS = [
   "k8s-name:UNKNOWN",
   "k8s-namespace:UNKNOWN",
@@ -311,7 +312,7 @@ describe("serviceLabels", () => {
       }
     });
 
-    it("does not take a KongServiceFacade for a Service", () => {
+    it("does not take a ServiceRefFacade for a Service", () => {
       assert.deepEqual(labels({ name: "default.facade.svc.facade" }), unmapped("default.facade.svc.facade"));
     });
 
