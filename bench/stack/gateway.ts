@@ -6,8 +6,8 @@ import { makeLogContext, type LogContext } from "../../test/support/kong";
 import type { KongEntities } from "./kic-routes";
 
 export interface GatewayRoute extends KongEntities {
-  /** Base URL of the upstream, http://host:port. */
-  upstream: string;
+  /** Base URL of the upstream, http://host:port, or Kong's balancer over an Upstream's targets: picks one per request. */
+  upstream: string | (() => string);
 }
 
 export interface GatewayOptions {
@@ -147,7 +147,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     t.balancerEndedAt = Date.now();
     let upstream;
     try {
-      upstream = await request(`${match.upstream}${upstreamPath}`, {
+      const target = typeof match.upstream === "string" ? match.upstream : match.upstream();
+      upstream = await request(`${target}${upstreamPath}`, {
         method: (req.method ?? "GET") as "GET",
         headers: endToEnd(req.headers),
         body: hasBody ? req : null,

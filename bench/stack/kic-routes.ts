@@ -10,8 +10,8 @@ export interface RouteSpec {
   name: string;
   /** Its port; default 80. */
   port?: number;
-  /** Where the gateway sends the requests, http://host:port; default the local stack's echo upstream. */
-  upstream?: string;
+  /** Where the gateway sends the requests (see GatewayRoute.upstream); default the local stack's echo upstream. */
+  upstream?: string | (() => string);
 }
 
 export interface KongEntities {

@@ -21,6 +21,8 @@ const WORKERS = 2;
 export interface LocalStackOptions {
   /** Also run the real Prometheus, scraping the exporter every second as a ServiceMonitor would (needs `prometheus` on PATH). */
   withPrometheus: boolean;
+  /** Its scrape interval; default 1s. */
+  scrapeInterval?: string;
   /** The plugin's flush_interval in seconds; default the plugin's default. */
   flushInterval?: number;
   /** Default DEFAULT_ROUTES, all to the stack's echo upstream. */
@@ -40,7 +42,7 @@ export interface StackRoute {
   name: string;
   /** The Kong Service name, `<namespace>.<name>.<port>` as Kong Ingress Controller names it. */
   kongService: string;
-  upstream: string;
+  upstream: string | (() => string);
 }
 
 export interface LocalStack {
@@ -100,7 +102,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     cleanups.push({ what: "exit hook", run: async () => process.off("exit", killExporter) });
     const [plugin, prometheus] = await all([
       started("plugin server", startPluginStack(WORKERS), (s) => s.close()),
-      options.withPrometheus ? started("prometheus", startPrometheus({ address: new URL(exporter.metricsUrl).host }), (p) => p.stop()) : Promise.resolve(undefined),
+      options.withPrometheus ? started("prometheus", startPrometheus({ address: new URL(exporter.metricsUrl).host, scrapeInterval: options.scrapeInterval }), (p) => p.stop()) : Promise.resolve(undefined),
     ]);
     const pluginId = randomUUID();
     plugin.kong.configurePlugin({ id: pluginId, config: { exporter_url: exporter.ingestUrl, flush_interval: options.flushInterval ?? DEFAULTS.flush_interval } });
