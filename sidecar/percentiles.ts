@@ -9,24 +9,32 @@ export const QUANTILES = [
 ] as const;
 
 /**
- * Nearest-rank percentiles (the smallest recorded value with at least q of all values at or below it) from
- * dense counts over the coarse layout. A coarse slot is reported by its midpoint, so the answer is within
- * half a slot (at most 0.4%) of the exact percentile; slots below 256 ms are single values, reported exactly.
+ * Nearest-rank percentiles (the smallest recorded value with at least q of all values at or below it), fed
+ * coarse slots in increasing order. A coarse slot is reported by its midpoint, so the answer is within half a
+ * slot (at most 0.4%) of the exact percentile; slots below 256 ms are single values, reported exactly.
  */
-export function percentiles(dense: Float64Array, total: number, qs: readonly number[]): number[] {
-  const out = new Array<number>(qs.length).fill(NaN);
-  if (total <= 0) return out;
-  const ranks = qs.map((q) => Math.max(1, Math.ceil(q * total - 1e-9)));
-  let cumulative = 0;
-  let k = 0;
-  for (let i = 0; i < dense.length && k < ranks.length; i++) {
-    const c = dense[i]!;
-    if (c === 0) continue;
-    cumulative += c;
-    while (k < ranks.length && cumulative >= ranks[k]!) {
-      out[k] = (COARSE_LOWEST[i]! + COARSE_LOWEST[i + 1]! - 1) / 2;
-      k++;
+export class NearestRanks {
+  /** In the order asked for; NaN until found (and for an empty window). */
+  readonly values: number[];
+  private readonly ranks: number[];
+  private cumulative = 0;
+  private found = 0;
+
+  constructor(total: number, qs: readonly number[]) {
+    this.values = new Array<number>(qs.length).fill(NaN);
+    this.ranks = total > 0 ? qs.map((q) => Math.max(1, Math.ceil(q * total - 1e-9))) : [];
+  }
+
+  /** False once every percentile is found: the caller can stop feeding slots. */
+  get wanting(): boolean {
+    return this.found < this.ranks.length;
+  }
+
+  /** Adds the count of the next non-empty coarse slot. */
+  add(slot: number, count: number): void {
+    this.cumulative += count;
+    while (this.found < this.ranks.length && this.cumulative >= this.ranks[this.found]!) {
+      this.values[this.found++] = (COARSE_LOWEST[slot]! + COARSE_LOWEST[slot + 1]! - 1) / 2;
     }
   }
-  return out;
 }

@@ -1,13 +1,13 @@
-import { COARSE_COUNT, COARSE_OF, type SparseCounts } from "../wire/histogram";
-import { percentiles } from "./percentiles";
+import type { SparseCounts } from "../wire/histogram";
+import { NearestRanks } from "./percentiles";
+import { OpenSlot, Tally, type PackedCounts } from "./slot-counts";
 
-/** A closed slot, compacted: coarse slot numbers and their counts. */
+/** A closed slot: its totals and its packed counts (see slot-counts.ts). */
 interface ClosedSlot {
   epoch: number;
   count: number;
   sum: number;
-  keys: Uint16Array;
-  counts: Float64Array;
+  entries: PackedCounts;
 }
 
 export interface WindowStats {
@@ -17,31 +17,35 @@ export interface WindowStats {
   values: number[];
 }
 
-/** Scratch space shared by every window: percentiles are computed one series at a time. */
-const dense = new Float64Array(COARSE_COUNT);
+/** Shared by every window: percentiles are computed one series or one request at a time. */
+const tally = new Tally();
 
 /** Percentiles over several windows merged, e.g. every series of one Kubernetes Service. */
 export function mergedStats(windows: Iterable<SlidingWindow>, now: number, qs: readonly number[]): WindowStats {
-  dense.fill(0);
   let count = 0;
   let sum = 0;
   for (const w of windows) {
-    const s = w.addTo(dense, now);
+    const s = w.addTo(tally, now);
     count += s.count;
     sum += s.sum;
   }
-  return { count, sum, values: percentiles(dense, count, qs) };
+  return { count, sum, values: ranksOf(count, qs) };
+}
+
+function ranksOf(count: number, qs: readonly number[]): number[] {
+  const ranks = new NearestRanks(count, qs);
+  tally.drainInto(ranks);
+  return ranks.values;
 }
 
 /**
- * The last `windowMs` of one series, in `slots` steps: the open slot accumulates in a Map, and is compacted
- * into typed arrays when time moves past it (6 bytes a distinct coarse value), so that 10k series stay
- * within a few tens of MB.
+ * The last `windowMs` of one series, in `slots` steps: the open slot accumulates in place, and is compacted
+ * when time moves past it, so that 10k series stay within a few tens of MB.
  */
 export class SlidingWindow {
   private closed: ClosedSlot[] = [];
   private openEpoch = -1;
-  private open = new Map<number, number>();
+  private readonly open = new OpenSlot();
   private openCount = 0;
   private openSum = 0;
   private cache: { epoch: number; qs: readonly number[]; stats: WindowStats } | undefined;
@@ -53,10 +57,7 @@ export class SlidingWindow {
 
   add(count: number, sum: number, h: SparseCounts, now: number): void {
     this.roll(now);
-    for (let i = 0; i < h.slots.length; i++) {
-      const key = COARSE_OF[h.slots[i]!]!;
-      this.open.set(key, (this.open.get(key) ?? 0) + h.counts[i]!);
-    }
+    this.open.add(h);
     this.openCount += count;
     this.openSum += sum;
     this.cache = undefined;
@@ -66,23 +67,22 @@ export class SlidingWindow {
     this.roll(now);
     const epoch = Math.floor(now / this.slotMs);
     if (this.cache && this.cache.epoch === epoch && this.cache.qs === qs) return this.cache.stats;
-    dense.fill(0);
-    const { count, sum } = this.addTo(dense, now);
-    const stats = { count, sum, values: percentiles(dense, count, qs) };
+    const { count, sum } = this.addTo(tally, now);
+    const stats = { count, sum, values: ranksOf(count, qs) };
     this.cache = { epoch, qs, stats };
     return stats;
   }
 
-  /** Adds the window's counts into `into` (dense, coarse layout); returns its count and sum. */
-  addTo(into: Float64Array, now: number): { count: number; sum: number } {
+  /** Adds the window's counts into `into`; returns its count and sum. */
+  addTo(into: Tally, now: number): { count: number; sum: number } {
     this.roll(now);
     let count = this.openCount;
     let sum = this.openSum;
-    for (const [k, c] of this.open) into[k] += c;
+    into.add(this.open.entries, this.open.length);
     for (const s of this.closed) {
       count += s.count;
       sum += s.sum;
-      for (let i = 0; i < s.keys.length; i++) into[s.keys[i]!] += s.counts[i]!;
+      into.add(s.entries, s.entries.length);
     }
     return { count, sum };
   }
@@ -90,11 +90,7 @@ export class SlidingWindow {
   private roll(now: number): void {
     const epoch = Math.floor(now / this.slotMs);
     if (epoch === this.openEpoch) return;
-    if (this.openCount > 0) {
-      const keys = Uint16Array.from([...this.open.keys()].sort((a, b) => a - b));
-      const counts = Float64Array.from(keys, (k) => this.open.get(k)!);
-      this.closed.push({ epoch: this.openEpoch, count: this.openCount, sum: this.openSum, keys, counts });
-    }
+    if (this.openCount > 0) this.closed.push({ epoch: this.openEpoch, count: this.openCount, sum: this.openSum, entries: this.open.compact() });
     this.open.clear();
     this.openCount = 0;
     this.openSum = 0;
