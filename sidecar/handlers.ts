@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { INGEST_PATH, LATENCY_KINDS } from "../wire/payload";
+import { INGEST_PATH } from "../wire/payload";
+import { ChunkWriter } from "./chunk-writer";
 import type { Dedup } from "./dedup";
-import { renderHistogramFamily, renderPercentileFamily } from "./exposition";
-import { FAMILIES, percentileFamily } from "./families";
-import { HttpError, readBody, sendJson } from "./http-util";
+import { HttpError, readBody, sendJson, writeChunks } from "./http-util";
 import { ingest } from "./ingest";
 import { latencyReport, LatencyQueryError } from "./latency-api";
 import type { Logger } from "./log";
+import { LatencyFamiliesText } from "./metrics-body";
 import type { SelfMetrics } from "./self-metrics";
 import type { Store } from "./store";
 import type { IngestToken } from "./token";
@@ -49,7 +49,15 @@ export function ingestHandler(ctx: Context) {
   };
 }
 
+/**
+ * Big enough that the cost of each write (a system call, a chunked-encoding frame, and a wait for the socket
+ * to drain) is small at 50 MB (1 MiB chunks move it over loopback in a quarter of the time 64 KiB ones take),
+ * small enough that the few chunks in flight are all a scrape holds.
+ */
+const CHUNK_BYTES = 1024 * 1024;
+
 export function metricsHandler(ctx: Context) {
+  const families = new LatencyFamiliesText(ctx.store);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
@@ -63,17 +71,17 @@ export function metricsHandler(ctx: Context) {
       const ready = ctx.ready();
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
     } else if (path === "/metrics") {
-      const parts: string[] = [];
-      const now = Date.now();
-      for (const kind of LATENCY_KINDS) {
-        const family = ctx.store.families.get(kind);
-        if (!family?.size) continue;
-        parts.push(renderHistogramFamily(FAMILIES[kind].name, FAMILIES[kind].help, ctx.store.boundaries, family.values()));
-        const p = percentileFamily(kind, ctx.store.windowMs);
-        parts.push(renderPercentileFamily(p.name, p.help, family.values(), now));
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      // Node would discard the body of a HEAD: do not render it.
+      if (req.method === "HEAD") {
+        res.end();
+        return;
       }
-      parts.push(await ctx.metrics.registry.metrics());
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(parts.join(""));
+      const out = new ChunkWriter(CHUNK_BYTES);
+      if (!(await writeChunks(res, families.render(out, Date.now()), (chunk) => out.recycle(chunk)))) return;
+      out.bytes(Buffer.from(await ctx.metrics.registry.metrics()));
+      for (const chunk of out.finish()) res.write(chunk);
+      res.end();
     } else if (path === "/v1/latency") {
       try {
         sendJson(res, 200, latencyReport(ctx.store, url.searchParams));

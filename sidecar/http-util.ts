@@ -43,3 +43,31 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on("error", (err) => reject(new HttpError(400, "body_read_error", `could not read the body: ${err.message}`)));
   });
 }
+
+/**
+ * Writes batches of chunks as the client takes them: when the socket's buffer is full, waits for it to drain
+ * before asking for more, so a slow client holds a few chunks rather than the whole body. `written` gets each
+ * chunk back once it is out (its bytes can then be reused). False if the client went away first.
+ */
+export async function writeChunks(res: ServerResponse, batches: Iterable<Buffer[]>, written: (chunk: Buffer) => void): Promise<boolean> {
+  for (const batch of batches) {
+    for (const chunk of batch) res.write(chunk, () => written(chunk));
+    if (res.destroyed) return false;
+    if (res.writableNeedDrain && !(await drained(res))) return false;
+  }
+  return !res.destroyed;
+}
+
+function drained(res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    res.on("drain", onDrain);
+    res.on("close", onClose);
+  });
+}

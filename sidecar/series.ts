@@ -11,6 +11,8 @@ export class Series {
   /** counts[i] for boundaries[i]; the last slot is +Inf. */
   readonly counts: Float64Array;
   lastUpdate = 0;
+  /** labelText in UTF-8, encoded once rather than at every scrape. */
+  readonly labelBytes: Buffer;
 
   constructor(
     /** Rendered label pairs, `a="x",b="y"`, escaped once. */
@@ -21,6 +23,7 @@ export class Series {
     readonly window: SlidingWindow,
   ) {
     this.counts = new Float64Array(boundaries.length + 1);
+    this.labelBytes = Buffer.from(labelText);
   }
 
   add(count: number, sum: number, h: SparseCounts, now: number): void {
