@@ -86,8 +86,10 @@ export class HistogramText extends FamilyText {
 /**
  * A summary `<name>{<labels>,quantile="0.99"}` from each series' sliding window: Prometheus's type for
  * quantiles over a sliding window, so the `quantile` label is where tools expect it. `_sum` and `_count`
- * are the series' totals since start, as for any summary. A series with nothing in its window has no
- * quantile samples (an absent metric, rather than a made-up zero latency).
+ * are the series' totals since start, as for any summary. A series with nothing in its window exports NaN
+ * quantiles, as Prometheus's Go client does for an empty summary: an adapter rule on them then reads NaN,
+ * which prometheus-adapter serves as 0 so the HPA scales down as with the guide's average (0/0 = NaN), where
+ * absent samples would make the metric "not found" and hold the HPA at its size.
  */
 export class SummaryText extends FamilyText {
   readonly open: Buffer;
@@ -116,16 +118,14 @@ export function renderHistogramSeries(out: ChunkWriter, f: HistogramText, s: Ser
 const QS = QUANTILES.map((q) => q.q);
 
 export function renderPercentileSeries(out: ChunkWriter, f: SummaryText, s: Series, now: number): void {
-  const { count, values } = s.window.stats(now, QS);
+  const { values } = s.window.stats(now, QS);
   const labels = s.labelBytes;
-  if (count > 0) {
-    for (let i = 0; i < f.quantiles.length; i++) {
-      out.bytes(f.open);
-      out.bytes(labels);
-      out.bytes(labels.length === 0 ? f.quantiles[i]!.alone : f.quantiles[i]!.after);
-      writeNumber(out, values[i]!);
-      out.byte(NEWLINE);
-    }
+  for (let i = 0; i < f.quantiles.length; i++) {
+    out.bytes(f.open);
+    out.bytes(labels);
+    out.bytes(labels.length === 0 ? f.quantiles[i]!.alone : f.quantiles[i]!.after);
+    writeNumber(out, values[i]!);
+    out.byte(NEWLINE);
   }
   sumAndCount(out, f, s);
 }

@@ -53,6 +53,13 @@ describe("/metrics text, written into chunks", () => {
     assert.ok(lines.some((l) => l.includes('kong_service="ünï\\"cödé\\\\.80"') && l.endsWith(" 123456789")));
   });
 
+  it("exports NaN quantiles, and the totals, once a series' window is empty", () => {
+    const lines = render(store, now + 61_000, 1 << 20).split("\n");
+    const labels = 'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
+    for (const q of QUANTILES) assert.ok(lines.includes(`kong_upstream_latency_ms_percentile{${labels},quantile="${q.label}"} NaN`), `quantile ${q.label}`);
+    assert.ok(lines.includes(`kong_upstream_latency_ms_percentile_count{${labels}} 2`));
+  });
+
   it("does not depend on where the chunks end, even inside a character", () => {
     const whole = render(store, now, 1 << 20);
     for (const size of [1, 2, 3, 7, 64]) assert.equal(render(store, now, size), whole);
