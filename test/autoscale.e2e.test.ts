@@ -47,6 +47,21 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
     assert.equal(run.clientTotals.failed, 0);
   });
 
+  for (const metric of ["p99", "keda"] as const) {
+    it(`on the ${metric === "p99" ? "windowed p99 rule" : "KEDA metrics-api path"}, scales up to 10 under the guide's traffic and back to 1 once its window is empty`, async function () {
+      prometheusOrSkip(this);
+      const run = await runAutoscale({ ...DEFAULT_SCENARIO, metric, timeScale: 0.3 });
+      const rescales = run.events.filter((e) => e.reason === "SuccessfulRescale");
+      const ups = rescales.filter((e) => e.message.endsWith("above target"));
+      assert.ok(ups.length >= 2, JSON.stringify(run.syncs));
+      assert.match(ups[ups.length - 1]!.message, /^New size: 10; reason: /);
+      const last = rescales[rescales.length - 1]!;
+      assert.equal(last.message, "New size: 1; reason: All metrics below target", JSON.stringify(run.syncs));
+      assert.ok(last.atMs - run.t0 > run.phases.load[1], "after the traffic stopped");
+      assert.deepEqual(replicaChildren(), []);
+    });
+  }
+
   it("on Ctrl-C stops the traffic, the replicas and every process it started, and exits 130", async function () {
     prometheusOrSkip(this);
     const demo = spawn(process.execPath, [DEMO, "--time-scale", "0.2", "--workload", "capacity", "--plot", join(REPO_ROOT, ".tmp", "autoscale-sigint.html")], { stdio: ["ignore", "pipe", "pipe"] });
