@@ -76,15 +76,16 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
     const step = RULE_STEP_MS * k;
 
     // Prometheus evaluates the rule's subquery at multiples of its step. The HPA syncs a quarter step after a
-    // boundary, and the guide's slow loop starts just after one: where the 15 s syncs fall on the 60 s
-    // average's climb decides the sizes the HPA picks (see README, "Autoscaling, end to end").
+    // boundary, and the guide's slow loop starts at that sync: where the 15 s syncs fall on the 60 s average's
+    // climb decides the sizes the HPA picks (see README, "Autoscaling, end to end"). A quarter step puts the
+    // syncs that see 3 and 4 slow steps of the window's 5 in the middle of the ranges that give 2 then 4.
     const t0 = Date.now();
     const firstSync = Math.ceil((t0 + 500) / step) * step + step / 4;
     let loadFrom = t0;
     if (scn.workload === "guide") {
       const warmEnd = t0 + scn.warmupS * 1000 * k;
       const cycle = 3 * step; // two syncs
-      loadFrom = firstSync - step / 4 + Math.max(0, Math.ceil((warmEnd - (firstSync - step / 4)) / cycle)) * cycle + step / 20;
+      loadFrom = firstSync - step / 4 + Math.max(0, Math.ceil((warmEnd - (firstSync - step / 4)) / cycle)) * cycle + step / 4;
     }
     const loadTo = loadFrom + scn.loadS * 1000 * k;
     hooks.onStart?.({ source, hpa: hpa.spec, t0, loadFrom, loadTo });
