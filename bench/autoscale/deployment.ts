@@ -23,6 +23,8 @@ export interface Deployment {
   balancer(): string;
   /** Resolves once every wanted pod is Ready; rejects if one fails to start. */
   settled(): Promise<void>;
+  /** Why a pod failed to start, if one did: the run cannot go on with fewer pods than the HPA asked for. */
+  failure(): Error | undefined;
   stop(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export function startDeployment(options: { replicas: number; concurrency?: numbe
       while (starting.size > 0) await Promise.all([...starting]);
       if (startError) throw startError;
     },
+    failure: () => startError,
     async stop() {
       for (const p of pods.splice(0)) terminate(p);
       const all = Promise.all([...terminating].map((p) => p.exited));

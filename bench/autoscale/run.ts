@@ -111,6 +111,8 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
     for (let at = firstSync; at <= deadline && !signal?.aborted; at += sync) {
       await sleep(Math.max(0, at - Date.now()), undefined, { signal }).catch(() => undefined);
       if (signal?.aborted) break;
+      const failed = deployment.failure();
+      if (failed) throw failed;
       const reading = await source.read();
       const before = deployment.replicas();
       const ready = deployment.ready();
