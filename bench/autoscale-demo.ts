@@ -4,6 +4,7 @@ import { constants } from "node:os";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { findPrometheus } from "../test/support/prometheus";
+import { DEFAULT_SYNC_PERIOD_MS } from "./autoscale/hpa";
 import { eventLine, eventsTable, targetsColumn } from "./autoscale/kubectl-format";
 import { autoscaleHtml } from "./autoscale/plot";
 import { runAutoscale } from "./autoscale/run";
@@ -43,7 +44,10 @@ function parseArgs(): Scenario & { plot: string } {
   return { ...d, ...o, loadS: o.loadS ?? (o.workload === "guide" ? d.loadS : 240) };
 }
 
-const say = (text = "") => process.stdout.write(`${text}\n`);
+let stdoutGone = false;
+const say = (text = "") => {
+  if (!stdoutGone) process.stdout.write(`${text}\n`);
+};
 
 async function main(): Promise<number> {
   const scn = parseArgs();
@@ -53,14 +57,27 @@ async function main(): Promise<number> {
   }
   const abort = new AbortController();
   let exitCode = 0;
-  const interrupt = (signal: "SIGINT" | "SIGTERM") => {
-    if (abort.signal.aborted) return;
-    exitCode = 128 + constants.signals[signal];
-    say(`\n${signal}: stopping the traffic, the replicas and every process the demo started`);
+  const interrupt = (why: string, code: number) => {
+    if (abort.signal.aborted) {
+      // A second signal: the user does not want to wait for the cleanup (the children's exit hooks still run).
+      process.exit(code);
+    }
+    exitCode = code;
+    say(`\n${why}: stopping the traffic, the replicas and every process the demo started`);
     abort.abort();
   };
-  process.on("SIGINT", () => interrupt("SIGINT"));
-  process.on("SIGTERM", () => interrupt("SIGTERM"));
+  process.on("SIGINT", () => interrupt("SIGINT", 128 + constants.signals.SIGINT));
+  process.on("SIGTERM", () => interrupt("SIGTERM", 128 + constants.signals.SIGTERM));
+  // `autoscale-demo | head`: once the reader is gone, stop as SIGPIPE would, after cleaning up.
+  process.stdout.on("error", () => {
+    stdoutGone = true;
+    interrupt("stdout closed", 128 + constants.signals.SIGPIPE);
+  });
+  // Thrown outside the run's flow (by an event emitter), an error would otherwise end the process with its children running.
+  process.on("uncaughtException", (err) => {
+    process.stderr.write(`autoscale-demo: ${err.stack ?? String(err)}\n`);
+    interrupt("error", 1);
+  });
 
   const s = (ms: number) => `${Math.round(ms / 100) / 10}s`;
   const run = await runAutoscale(
@@ -68,10 +85,10 @@ async function main(): Promise<number> {
     {
       onStart({ source, hpa, t0, loadFrom, loadTo }) {
         say(`Workload: ${scn.workload === "guide" ? `the guide's loop (one request at a time, ${scn.timeScale} s apart): fast until ${s(loadFrom - t0)}, then every request ${scn.guideDelayMs} ms until ${s(loadTo - t0)}` : `${scn.rate} req/s (Poisson) of ${scn.serviceMs} ms work, ${scn.concurrency} at once per replica, until ${s(loadTo - t0)}`}; then nothing.`);
-        say(`Metric: ${source.title}, target ${hpa.metric.targetValue}; HPA ${hpa.name}: ${hpa.minReplicas} to ${hpa.maxReplicas} replicas, the guide's behavior, sync every ${15 * scn.timeScale} s.`);
+        say(`Metric: ${source.title}, target ${hpa.metric.targetValue}; HPA ${hpa.name}: ${hpa.minReplicas} to ${hpa.maxReplicas} replicas, the guide's behavior, sync every ${(DEFAULT_SYNC_PERIOD_MS / 1000) * scn.timeScale} s.`);
         say(`The HPA reads: ${source.query.replace(/\s+/g, " ").trim()}`);
         say("");
-        say(`${"TIME".padEnd(8)}${"TARGETS".padEnd(16)}${"REPLICAS".padEnd(10)}READY   (as kubectl get hpa -w; events as kubectl get events -w)`);
+        say(`${"TIME".padEnd(8)}${"TARGETS".padEnd(16)}${"REPLICAS".padEnd(10)}READY   (like kubectl get hpa -w; events as kubectl get events -w)`);
       },
       onSync(x) {
         say(`${s(x.tMs).padEnd(8)}${targetsColumn(x.metric, scn.targetMs).padEnd(16)}${String(x.before).padEnd(10)}${x.ready}`);
@@ -84,10 +101,11 @@ async function main(): Promise<number> {
   );
   const now = Date.now();
   say("");
-  say("kubectl get events -n default --field-selector involvedObject.name=echo --field-selector involvedObject.kind=HorizontalPodAutoscaler");
+  say("kubectl get events -n default --field-selector involvedObject.name=echo,involvedObject.kind=HorizontalPodAutoscaler");
   for (const line of eventsTable(run.events, run.hpa, now)) say(line);
   say("");
-  say(`Clients: ${run.clientTotals.ok} requests answered, ${run.clientTotals.failed} failed.`);
+  const t = run.clientTotals;
+  say(`Clients: ${t.ok} requests answered, ${t.failed} failed${t.skipped ? `, ${t.skipped} not sent (too many waiting)` : ""}.`);
   const plot = resolve(scn.plot);
   writeFileSync(plot, autoscaleHtml(run));
   say(`Plot: ${plot}`);

@@ -58,15 +58,26 @@ export async function writeChunks(res: ServerResponse, batches: Iterable<Buffer[
   return !res.destroyed;
 }
 
+/**
+ * A client that takes nothing for this long has given up (Prometheus's scrape timeout is at most its interval);
+ * cutting it off frees the render and its chunks.
+ */
+const STALLED_CLIENT_MS = 30_000;
+
 function drained(res: ServerResponse): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
+      clearTimeout(timer);
       res.off("drain", onDrain);
       res.off("close", onClose);
       resolve(ok);
     };
     const onDrain = () => done(true);
     const onClose = () => done(false);
+    const timer = setTimeout(() => {
+      res.destroy();
+      done(false);
+    }, STALLED_CLIENT_MS);
     res.on("drain", onDrain);
     res.on("close", onClose);
   });

@@ -89,7 +89,8 @@ export class SlidingWindow {
 
   private roll(now: number): void {
     const epoch = Math.floor(now / this.slotMs);
-    if (epoch === this.openEpoch) return;
+    // A render that waited for a slow client reads with the time it started: never roll back.
+    if (epoch <= this.openEpoch) return;
     if (this.openCount > 0) this.closed.push({ epoch: this.openEpoch, count: this.openCount, sum: this.openSum, entries: this.open.compact() });
     this.open.clear();
     this.openCount = 0;

@@ -11,7 +11,9 @@ import { prometheusOrSkip } from "./support/prometheus";
 const DEMO = join(REPO_ROOT, "dist", "lib", "bench", "autoscale-demo.js");
 const ABOVE = "reason: Service metric kong_upstream_latency_ms_60s_average above target";
 
-/** Processes running the workload's replicas, children of `parent` or of anyone. */
+const REPLICA = join(REPO_ROOT, "dist", "lib", "bench", "autoscale", "replica.js");
+
+/** Processes running this checkout's workload replicas, children of `parent` or of anyone. */
 function replicaChildren(parent: number | "any" = process.pid): number[] {
   return readdirSync("/proc")
     .filter((d) => /^\d+$/.test(d))
@@ -19,7 +21,7 @@ function replicaChildren(parent: number | "any" = process.pid): number[] {
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        return (parent === "any" || ppid === parent) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("autoscale/replica.js");
+        return (parent === "any" || ppid === parent) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(REPLICA);
       } catch {
         return false; // gone meanwhile
       }

@@ -85,15 +85,25 @@ describe("HPA controller model (kubernetes v1.31 horizontal.go, replica_calculat
     assert.equal(hpa.reconcile(t + SYNC, 10, 10, { value: 0 }).replicas, 1);
   });
 
-  it("the default scale-up allows 4 pods or 100% per 15 s, whichever is more", () => {
+  it("without behavior, a scale-up is bounded by max(2 x current, 4) per sync", () => {
     const hpa = new HorizontalController({ name: "echo", minReplicas: 1, maxReplicas: 50, metric: OBJECT });
-    assert.deepEqual(drive(hpa, [1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")), ["New size: 5", "New size: 10", "New size: 20"]);
+    assert.deepEqual(drive(hpa, [1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")), ["New size: 4", "New size: 8", "New size: 16"]);
+  });
+
+  it("with a behavior that leaves its rules out, a scale-up allows 4 pods or 100% per 15 s, whichever is more", () => {
+    const hpa = new HorizontalController({ name: "echo", minReplicas: 1, maxReplicas: 50, behavior: {}, metric: OBJECT });
+    assert.deepEqual(drive(hpa, [40, 1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")), ["New size: 5", "New size: 10", "New size: 20"]);
   });
 
   it("clamps to minReplicas and maxReplicas with the controller's reasons", () => {
     const hpa = new HorizontalController(guideHpa(OBJECT, 1));
     assert.equal(hpa.reconcile(0, 12, 12, { value: 100 }).events[0]!.message, "New size: 10; reason: Current number of replicas above Spec.MaxReplicas");
-    assert.equal(hpa.reconcile(SYNC, 0, 0, { value: 100 }).events[0]!.message, "New size: 1; reason: Current number of replicas below Spec.MinReplicas");
+    const atLeastTwo = new HorizontalController({ ...guideHpa(OBJECT, 1), minReplicas: 2 });
+    assert.equal(atLeastTwo.reconcile(SYNC, 1, 1, { value: 100 }).events[0]!.message, "New size: 2; reason: Current number of replicas below Spec.MinReplicas");
+  });
+
+  it("leaves a workload scaled to zero by hand alone", () => {
+    assert.deepEqual(new HorizontalController(guideHpa(OBJECT, 1)).reconcile(0, 0, 0, { value: 100 }), { replicas: 0, currentMilli: undefined, metricDesired: undefined, events: [] });
   });
 
   it("names an External metric (KEDA) as the controller does", () => {
@@ -126,6 +136,6 @@ describe("autoscale demo helpers", () => {
     const e = (atMs: number, reason: string) => ({ atMs, type: "Warning" as const, reason, message: "m" });
     const lines = eventsTable([e(0, "FailedGetObjectMetric"), e(15_000, "FailedGetObjectMetric")], guideHpa(OBJECT, 1), 45_000);
     assert.match(lines[0]!, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/);
-    assert.match(lines[1]!, /^30s \(x2 over 15s\)\s+Warning\s+FailedGetObjectMetric\s+horizontalpodautoscaler\/echo\s+m$/);
+    assert.match(lines[1]!, /^30s \(x2 over 45s\)\s+Warning\s+FailedGetObjectMetric\s+horizontalpodautoscaler\/echo\s+m$/);
   });
 });

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
@@ -44,18 +43,24 @@ export function startDeployment(options: { replicas: number; concurrency?: numbe
 
   const startPod = () => {
     const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
-    const pod: Pod = { child, exited: once(child, "exit").then(() => undefined) };
+    // "close" comes after "error" too (a failed spawn), so `exited` always settles and never rejects.
+    const pod: Pod = { child, exited: new Promise<void>((resolve) => child.once("close", () => resolve())) };
+    child.once("error", (err) => (startError ??= new Error(`a replica could not start: ${err.message}`)));
     pods.push(pod);
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`a replica did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       createInterface({ input: child.stdout! }).once("line", (line) => {
         clearTimeout(timer);
-        pod.url = (JSON.parse(line) as { url: string }).url;
+        const url = /^\{"url":"(http:\/\/127\.0\.0\.1:\d+)"\}$/.exec(line)?.[1];
+        if (url === undefined) return reject(new Error(`a replica printed ${JSON.stringify(line)} instead of its address`));
+        pod.url = url;
         resolve();
       });
       void pod.exited.then(() => {
         clearTimeout(timer);
-        if (pod.url === undefined) reject(new Error(`a replica exited before listening (${child.exitCode ?? child.signalCode})`));
+        // Told to stop before it listened (a quick scale-down): not a failure.
+        if (pod.url === undefined && !terminating.has(pod)) reject(new Error(`a replica exited before listening (${child.exitCode ?? child.signalCode})`));
+        else resolve();
       });
     }).catch((err: Error) => {
       startError ??= err;

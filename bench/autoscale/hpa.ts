@@ -11,8 +11,11 @@
  * - pkg/controller/podautoscaler/replica_calculator.go: GetObjectMetricReplicas and GetExternalMetricReplicas for a
  *   `Value` target: usageRatio = value / target on milli-values; getUsageRatioReplicaCount: within the tolerance
  *   keep the current count, else ceil(usageRatio x ready pods).
- * - pkg/apis/autoscaling/v2/defaults.go: behavior defaults (scale up: no stabilization, max of 100% and 4 pods per
- *   15 s; scale down: 100% per 15 s, stabilization from --horizontal-pod-autoscaler-downscale-stabilization, 5 min).
+ * - pkg/apis/autoscaling/v2/defaults.go: defaults for the rules of a `behavior` that is set (scale up: no
+ *   stabilization, max of 100% and 4 pods per 15 s; scale down: 100% per 15 s, stabilization from
+ *   --horizontal-pod-autoscaler-downscale-stabilization, 5 min). Without `behavior` the controller takes its
+ *   older path (normalizeDesiredReplicas, stabilizeRecommendation, convertDesiredReplicasWithRules): the highest
+ *   recommendation of the last 5 min, and at most max(2 x current, 4) per sync.
  * - kube-controller-manager flags: --horizontal-pod-autoscaler-sync-period 15 s, --horizontal-pod-autoscaler-tolerance 0.1.
  */
 
@@ -62,6 +65,9 @@ export interface Decision {
 export const DEFAULT_SYNC_PERIOD_MS = 15_000;
 export const DEFAULT_TOLERANCE = 0.1;
 const DEFAULT_DOWNSCALE_STABILIZATION_S = 300;
+// horizontal.go, scaleUpLimitFactor and scaleUpLimitMinimum: the scale-up bound without `behavior`.
+const LEGACY_UP_FACTOR = 2;
+const LEGACY_UP_MINIMUM = 4;
 
 interface Timestamped {
   value: number;
@@ -142,7 +148,10 @@ export class HorizontalController {
     let reason: string;
     let currentMilli: number | undefined;
     let metricDesired: number | undefined;
-    if (current > this.spec.maxReplicas) {
+    if (current === 0) {
+      // Scaled to zero by hand: the controller leaves it there (condition ScalingActive=False, ScalingDisabled).
+      return { replicas: 0, currentMilli: undefined, metricDesired: undefined, events };
+    } else if (current > this.spec.maxReplicas) {
       desired = this.spec.maxReplicas;
       reason = "Current number of replicas above Spec.MaxReplicas";
     } else if (current < this.spec.minReplicas) {
@@ -161,13 +170,28 @@ export class HorizontalController {
       metricDesired = Math.abs(1 - ratio) <= this.tolerance ? current : Math.ceil(ratio * ready);
       desired = metricDesired;
       reason = desired > current ? `${this.metricDescription} above target` : "All metrics below target";
-      desired = this.normalize(nowMs, current, desired);
+      desired = this.spec.behavior ? this.normalize(nowMs, current, desired) : this.normalizeWithoutBehavior(nowMs, current, desired);
     }
     if (desired !== current) {
       event("Normal", "SuccessfulRescale", `New size: ${desired}; reason: ${reason}`);
-      this.storeScaleEvent(nowMs, current, desired);
+      if (this.spec.behavior) this.storeScaleEvent(nowMs, current, desired);
     }
     return { replicas: desired, currentMilli, metricDesired, events };
+  }
+
+  private normalizeWithoutBehavior(nowMs: number, current: number, desired: number): number {
+    const cutoff = nowMs - DEFAULT_DOWNSCALE_STABILIZATION_S * 1000;
+    let highest = desired;
+    let oldIndex = -1;
+    this.recommendations.forEach((r, i) => {
+      if (r.atMs < cutoff) oldIndex = i;
+      else highest = Math.max(highest, r.value);
+    });
+    const rec = { value: desired, atMs: nowMs };
+    if (oldIndex >= 0) this.recommendations[oldIndex] = rec;
+    else this.recommendations.push(rec);
+    const upLimit = Math.max(LEGACY_UP_FACTOR * current, LEGACY_UP_MINIMUM);
+    return Math.max(this.spec.minReplicas, Math.min(highest, this.spec.maxReplicas, upLimit));
   }
 
   private normalize(nowMs: number, current: number, desired: number): number {

@@ -24,7 +24,7 @@ export function eventLine(e: HpaEvent, hpaName: string): string {
 
 /**
  * `kubectl get events --field-selector involvedObject.kind=HorizontalPodAutoscaler` at `nowMs`: repeats of one
- * event are aggregated as the event recorder does, shown as "age (xN over span)".
+ * event are aggregated as the event recorder does, shown as "age of the last (xN over age of the first)".
  */
 export function eventsTable(events: HpaEvent[], hpa: HpaSpec, nowMs: number): string[] {
   const groups = new Map<string, { first: number; last: number; count: number; e: HpaEvent }>();
@@ -39,7 +39,7 @@ export function eventsTable(events: HpaEvent[], hpa: HpaSpec, nowMs: number): st
   const rows = [...groups.values()]
     .sort((a, b) => a.last - b.last)
     .map((g) => [
-      g.count > 1 ? `${humanDuration(nowMs - g.last)} (x${g.count} over ${humanDuration(g.last - g.first)})` : humanDuration(nowMs - g.last),
+      g.count > 1 ? `${humanDuration(nowMs - g.last)} (x${g.count} over ${humanDuration(nowMs - g.first)})` : humanDuration(nowMs - g.last),
       g.e.type,
       g.e.reason,
       `horizontalpodautoscaler/${hpa.name}`,

@@ -49,7 +49,7 @@ function adapterSource(path: "average" | "p99", rule: AdapterRule, prom: Prometh
       } catch (err) {
         return { error: `unable to get metric ${rule.name.as}: Service on ${namespace} ${name}/unable to fetch metrics from custom metrics API: ${(err as Error).message}` };
       }
-      const sample = samples.find((s) => s.metric.exported_service === name) ?? samples[0];
+      const sample = samples.find((s) => s.metric.exported_service === name);
       if (!sample) {
         return { error: `unable to get metric ${rule.name.as}: Service on ${namespace} ${name}/unable to fetch metrics from custom metrics API: the server could not find the metric ${rule.name.as} for services ${name}` };
       }

@@ -1,4 +1,5 @@
 import { lineChartSvg, type Point } from "../plot";
+import { DEFAULT_SYNC_PERIOD_MS } from "./hpa";
 import type { AutoscaleRun } from "./run";
 
 const METRIC = "#d1495b";
@@ -28,7 +29,7 @@ export function autoscaleHtml(run: AutoscaleRun): string {
   ];
   const subtitle = [
     `${run.scenario.workload} workload; metric: ${run.source.title}; target ${target} ms; time scale ${run.scenario.timeScale}`,
-    `HPA model: kubernetes v1.31 horizontal.go / replica_calculator.go, the guide's behavior, sync every ${15 * run.scenario.timeScale} s`,
+    `HPA model: kubernetes v1.31 horizontal.go / replica_calculator.go, the guide's behavior, sync every ${(DEFAULT_SYNC_PERIOD_MS / 1000) * run.scenario.timeScale} s`,
   ];
   const latency = lineChartSvg({
     title: "Latency: what the HPA read vs its target",

@@ -13,6 +13,8 @@ export interface ClientSecond {
 
 export class ClientStats {
   private readonly seconds = new Map<number, { count: number; sumMs: number; failed: number }>();
+  /** Arrivals not sent because the backlog bound was reached. */
+  skipped = 0;
 
   constructor(private readonly t0: number) {}
 
@@ -30,14 +32,14 @@ export class ClientStats {
     return [...this.seconds.entries()].sort(([a], [b]) => a - b).map(([tS, b]) => ({ tS, count: b.count, failed: b.failed, meanMs: b.count ? b.sumMs / b.count : NaN }));
   }
 
-  totals(): { ok: number; failed: number } {
+  totals(): { ok: number; failed: number; skipped: number } {
     let ok = 0;
     let failed = 0;
     for (const b of this.seconds.values()) {
       ok += b.count;
       failed += b.failed;
     }
-    return { ok, failed };
+    return { ok, failed, skipped: this.skipped };
   }
 }
 
@@ -76,12 +78,10 @@ export async function runSequentialLoop(o: { baseUrl: string; path: string; paus
  * Open-loop Poisson arrivals at `rate` until `untilMs` (epoch): many independent clients, so requests bunch up and
  * queue at a busy replica. A request due while `maxInFlight` are outstanding is not sent (a bound on the backlog).
  */
-export async function runPoissonLoad(o: { baseUrl: string; path: string; rate: number; untilMs: number; seed: number; maxInFlight: number; stats: ClientStats; signal: AbortSignal }): Promise<{ sent: number; skipped: number }> {
+export async function runPoissonLoad(o: { baseUrl: string; path: string; rate: number; untilMs: number; seed: number; maxInFlight: number; stats: ClientStats; signal: AbortSignal }): Promise<void> {
   const pool = new Pool(o.baseUrl, { connections: o.maxInFlight });
   const u = rng(o.seed);
   const inFlight = new Set<Promise<void>>();
-  let sent = 0;
-  let skipped = 0;
   try {
     let due = Date.now();
     while (!o.signal.aborted) {
@@ -90,10 +90,9 @@ export async function runPoissonLoad(o: { baseUrl: string; path: string; rate: n
       if (due > Date.now()) await sleep(due - Date.now(), undefined, { signal: o.signal }).catch(() => undefined);
       if (o.signal.aborted) break;
       if (inFlight.size >= o.maxInFlight) {
-        skipped++;
+        o.stats.skipped++;
         continue;
       }
-      sent++;
       const p = timedGet(pool, o.path, o.stats, o.signal);
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
@@ -102,5 +101,4 @@ export async function runPoissonLoad(o: { baseUrl: string; path: string; rate: n
   } finally {
     await pool.destroy();
   }
-  return { sent, skipped };
 }

@@ -14,8 +14,6 @@ export interface EchoUpstreamOptions {
 export interface EchoUpstream {
   /** http://127.0.0.1:PORT */
   url: string;
-  /** Requests accepted and not yet answered (waiting or being served). */
-  inFlight(): number;
   /** Stops accepting and answers what was accepted, as a pod does after SIGTERM once out of the endpoints. */
   drain(): Promise<void>;
   /** Stops at once, dropping what is in flight. */
@@ -68,7 +66,6 @@ export async function startEchoUpstream(options: EchoUpstreamOptions = {}): Prom
   const closed = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    inFlight: () => serving + waiting.length,
     async drain() {
       const stopped = closed();
       if (serving + waiting.length > 0) await new Promise<void>((resolve) => (drained = resolve));

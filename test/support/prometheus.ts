@@ -144,8 +144,11 @@ export function serviceMonitorScrapeConfig(opts: PrometheusOptions): Record<stri
   };
 }
 
+/** Prometheus answers in milliseconds here; a bound keeps a wedged one from hanging a test or the HPA's sync. */
+const API_TIMEOUT_MS = 10_000;
+
 async function getJson<T>(url: string): Promise<T> {
-  const res = await request(url);
+  const res = await request(url, { headersTimeout: API_TIMEOUT_MS, bodyTimeout: API_TIMEOUT_MS });
   const text = await res.body.text();
   let body: { status?: string; data?: T; error?: string };
   try {
