@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { writeFileSync } from "node:fs";
-import { constants } from "node:os";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { findPrometheus } from "../test/support/prometheus";
@@ -9,6 +8,7 @@ import { eventLine, eventsTable, targetsColumn } from "./autoscale/kubectl-forma
 import { autoscaleHtml } from "./autoscale/plot";
 import { runAutoscale } from "./autoscale/run";
 import { DEFAULT_SCENARIO, type Scenario } from "./autoscale/scenario";
+import { onInterrupt, say } from "./support/cli-interrupts";
 
 function numberIn(min: number, max: number, integer: boolean) {
   return (text: string): number => {
@@ -44,10 +44,6 @@ function parseArgs(): Scenario & { plot: string } {
   return { ...d, ...o, loadS: o.loadS ?? (o.workload === "guide" ? d.loadS : 240) };
 }
 
-let stdoutGone = false;
-const say = (text = "") => {
-  if (!stdoutGone) process.stdout.write(`${text}\n`);
-};
 
 async function main(): Promise<number> {
   const scn = parseArgs();
@@ -66,18 +62,7 @@ async function main(): Promise<number> {
     say(`\n${why}: stopping the traffic, the replicas and every process the demo started`);
     abort.abort();
   };
-  process.on("SIGINT", () => interrupt("SIGINT", 128 + constants.signals.SIGINT));
-  process.on("SIGTERM", () => interrupt("SIGTERM", 128 + constants.signals.SIGTERM));
-  // `autoscale-demo | head`: once the reader is gone, stop as SIGPIPE would, after cleaning up.
-  process.stdout.on("error", () => {
-    stdoutGone = true;
-    interrupt("stdout closed", 128 + constants.signals.SIGPIPE);
-  });
-  // Thrown outside the run's flow (by an event emitter), an error would otherwise end the process with its children running.
-  process.on("uncaughtException", (err) => {
-    process.stderr.write(`autoscale-demo: ${err.stack ?? String(err)}\n`);
-    interrupt("error", 1);
-  });
+  onInterrupt("autoscale-demo", interrupt);
 
   const s = (ms: number) => `${Math.round(ms / 100) / 10}s`;
   const run = await runAutoscale(

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { constants } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../sidecar/options";
 import { findPrometheus } from "../test/support/prometheus";
@@ -7,6 +6,7 @@ import { startLoad, type LoadRun, type LoadSnapshot } from "./stack/load";
 import { startLocalStack, type LocalStack } from "./stack/local-stack";
 import { adapterQuery, adapterReading, exporterFigures, fetchMetrics, metricsExcerpt, upstreamTotals, type ServiceFigures } from "./stack/observe";
 import { TerminalView, type ViewModel } from "./stack/terminal-view";
+import { onInterrupt, say } from "./support/cli-interrupts";
 
 /** The second Service's upstream latency: fixed, so that the two rows differ visibly. */
 const CART_DELAY_MS = 10;
@@ -54,10 +54,6 @@ function parseArgs(): DemoOptions {
     .opts<DemoOptions>();
 }
 
-let stdoutGone = false;
-const say = (text = "") => {
-  if (!stdoutGone) process.stdout.write(`${text}\n`);
-};
 
 function describeStack(stack: LocalStack): void {
   const routes = stack.routes.map((r) => `${r.path} → Kong Service ${r.kongService} (${r.namespace}/${r.name})`).join(", ");
@@ -150,18 +146,7 @@ async function main(): Promise<number> {
     load?.stop();
     wake();
   };
-  process.on("SIGINT", () => interrupt("SIGINT", 128 + constants.signals.SIGINT));
-  process.on("SIGTERM", () => interrupt("SIGTERM", 128 + constants.signals.SIGTERM));
-  // `demo | head`: once the reader is gone, end as SIGPIPE would end a shell pipeline's command, after cleaning up.
-  process.stdout.on("error", () => {
-    stdoutGone = true;
-    interrupt("stdout closed", 128 + constants.signals.SIGPIPE);
-  });
-  // Thrown outside main's flow (by an event emitter), an error would otherwise end the process with its children running.
-  process.on("uncaughtException", (err) => {
-    process.stderr.write(`demo: ${err.stack ?? String(err)}\n`);
-    interrupt("error", 1);
-  });
+  onInterrupt("demo", interrupt);
   const exitCode = () => stopped?.exitCode ?? 0;
 
   const withPrometheus = findPrometheus() !== undefined;
