@@ -110,6 +110,14 @@ function limitWithPolicies(current: number, up: boolean, rules: Required<Scaling
   return result;
 }
 
+/** Go's %+v of a *metav1.LabelSelector with match labels only, as the controller's messages print it. */
+export function labelSelectorText(matchLabels: Record<string, string>): string {
+  const labels = Object.entries(matchLabels)
+    .map(([k, v]) => `${k}: ${v},`)
+    .join("");
+  return `&LabelSelector{MatchLabels:map[string]string{${labels}},MatchExpressions:[]LabelSelectorRequirement{},}`;
+}
+
 /** One HPA's controller state across syncs: its recommendations and recent scale events. */
 export class HorizontalController {
   private readonly up: Required<ScalingRules>;
@@ -132,11 +140,7 @@ export class HorizontalController {
   get metricDescription(): string {
     const m = this.spec.metric;
     if (m.type === "Object") return `${m.describedObject.kind} metric ${m.name}`;
-    // Go's %+v of a *metav1.LabelSelector.
-    const labels = Object.entries(m.selector)
-      .map(([k, v]) => `${k}: ${v},`)
-      .join("");
-    return `external metric ${m.name}(&LabelSelector{MatchLabels:map[string]string{${labels}},MatchExpressions:[]LabelSelectorRequirement{},})`;
+    return `external metric ${m.name}(${labelSelectorText(m.selector)})`;
   }
 
   /** One sync: `current` is the scale's spec.replicas, `ready` its Ready pods. */

@@ -1,7 +1,7 @@
 import { request } from "undici";
 import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity, type AdapterRule } from "../../test/support/adapter";
 import type { Prometheus } from "../../test/support/prometheus";
-import type { HpaSpec, MetricReading } from "./hpa";
+import { labelSelectorText, type HpaSpec, type MetricReading } from "./hpa";
 
 export type MetricPath = "average" | "p99" | "keda";
 
@@ -66,11 +66,12 @@ function adapterSource(path: "average" | "p99", rule: AdapterRule, prom: Prometh
 function kedaSource(exporterMetricsUrl: string, namespace: string, name: string, targetMs: number): MetricSource {
   const url = `${exporterMetricsUrl}/v1/latency?namespace=${encodeURIComponent(namespace)}&service=${encodeURIComponent(name)}`;
   const metricName = "s0-metric-api-p99_ms";
+  const selector = { "scaledobject.keda.sh/name": name };
   return {
     path: "keda",
     title: "KEDA metrics-api trigger on /v1/latency (p99_ms)",
     query: url,
-    metric: { type: "External", name: metricName, selector: { "scaledobject.keda.sh/name": name }, targetValue: targetMs },
+    metric: { type: "External", name: metricName, selector, targetValue: targetMs },
     async read() {
       try {
         const res = await request(url, { headersTimeout: READ_TIMEOUT_MS, bodyTimeout: READ_TIMEOUT_MS });
@@ -80,7 +81,7 @@ function kedaSource(exporterMetricsUrl: string, namespace: string, name: string,
         if (typeof v !== "number") throw new Error(`valueLocation must point to value of type number or a string representing a Quantity got: '${String(v)}'`);
         return { value: v };
       } catch (err) {
-        return { error: `unable to get external metric ${namespace}/${metricName}/&LabelSelector{MatchLabels:map[string]string{scaledobject.keda.sh/name: ${name},},MatchExpressions:[]LabelSelectorRequirement{},}: unable to fetch metrics from external metrics API: ${(err as Error).message}` };
+        return { error: `unable to get external metric ${namespace}/${metricName}/${labelSelectorText(selector)}: unable to fetch metrics from external metrics API: ${(err as Error).message}` };
       }
     },
   };
