@@ -1,12 +1,12 @@
 import { KONG_BUCKETS } from "../sidecar/families";
 import { QUANTILES } from "../sidecar/percentiles";
-import { fetchText } from "../test/support/exporter-process";
-import { makeLogContext, type LogContext } from "../test/support/kong";
-import { parseSamples, value } from "../test/support/prom-text";
-import { waitFor } from "../test/support/wait";
-import { nearestRank } from "../test/support/nearest-rank";
+import { fetchText } from "../devstack/process/exporter-process";
+import { makeLogContext, type LogContext } from "../devstack/kong";
+import { parseSamples, value } from "../devstack/prometheus/prom-text";
+import { waitFor } from "../devstack/process/wait";
+import { nearestRank } from "../devstack/nearest-rank";
 import { progress } from "./support/progress";
-import { normal, pareto, rng } from "../test/support/random";
+import { normal, pareto, rng } from "../devstack/random";
 import { K8S_SERVICE, KONG_SERVICE_NAME, startScrapedStack, WORKERS, type ScrapedStack } from "./support/scraped-stack";
 import { fmt } from "./support/stats";
 

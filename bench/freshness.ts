@@ -1,11 +1,11 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DEFAULTS } from "../plugin/schema";
-import { fetchText } from "../test/support/exporter-process";
-import { makeLogContext } from "../test/support/kong";
-import { parseSamples, value } from "../test/support/prom-text";
-import { waitFor } from "../test/support/wait";
-import { nearestRank } from "../test/support/nearest-rank";
+import { fetchText } from "../devstack/process/exporter-process";
+import { makeLogContext } from "../devstack/kong";
+import { parseSamples, value } from "../devstack/prometheus/prom-text";
+import { waitFor } from "../devstack/process/wait";
+import { nearestRank } from "../devstack/nearest-rank";
 import { progress } from "./support/progress";
 import { KONG_SERVICE_NAME, startScrapedStack } from "./support/scraped-stack";
 import { fmt } from "./support/stats";

@@ -5,12 +5,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { Command } from "commander";
 import { request } from "undici";
-import { REPO_ROOT } from "../test/support/kong";
-import { parseSamples, select } from "../test/support/prom-text";
+import { REPO_ROOT } from "../devstack/kong";
+import { parseSamples, select } from "../devstack/prometheus/prom-text";
 import { writeLatencyPlot } from "./plot";
-import { spawnLocalStack, type ChildStack } from "./stack/stack-process";
+import { spawnLocalStack, type ChildStack } from "../devstack/process/stack-process";
 import { machineDescription } from "./support/machine";
-import { cpuSeconds } from "./support/proc-stats";
+import { cpuSeconds } from "../devstack/process/proc-stats";
 import { progress, stopProgress } from "./support/progress";
 import { fmt, median } from "./support/stats";
 

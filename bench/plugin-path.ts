@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixturePluginDir, KongEmulator, makeLogContext, makeService, PluginServer, type LogContext, type PluginEntity } from "../test/support/kong";
-import { PRODUCT_PLUGIN_DIR } from "../test/support/stack";
-import { cpuSeconds } from "./support/proc-stats";
+import { fixturePluginDir, KongEmulator, makeLogContext, makeService, PluginServer, type LogContext, type PluginEntity } from "../devstack/kong";
+import { PRODUCT_PLUGIN_DIR } from "../devstack/process/plugin-stack";
+import { HEAP_PROBE } from "../devstack/process/child-probe";
+import { cpuSeconds } from "../devstack/process/proc-stats";
 import { progress } from "./support/progress";
 import { fmt, mb, median } from "./support/stats";
 
@@ -135,7 +136,7 @@ export async function runPluginPath(opts: { quick: boolean; exporterUrl: string 
   const heapBar = progress("plugin path: heap over events", heapEvents);
   const marks: { t: number; events: number }[] = [];
   const route = VARIANTS.find((v) => v.key === "route")!;
-  const env = { NODE_OPTIONS: `--expose-gc --require ${join(__dirname, "support", "heap-probe.js")}`, HEAP_PROBE_FILE: file, HEAP_PROBE_EVERY_MS: "500" };
+  const env = { NODE_OPTIONS: `--expose-gc --require ${HEAP_PROBE}`, HEAP_PROBE_FILE: file, HEAP_PROBE_EVERY_MS: "500" };
   await withServer(route, env, async (kong, _server, id) => {
     await drive(kong, id, ctxs, heapEvents, 600_000, (d) => {
       heapBar.update(d);

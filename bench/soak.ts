@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fetchText, type ExporterProcess } from "../test/support/exporter-process";
-import { KongEmulator, makeLogContext, makeRoute, makeService, PluginServer, type LogContext } from "../test/support/kong";
-import { PRODUCT_PLUGIN_DIR } from "../test/support/stack";
-import { waitFor } from "../test/support/wait";
-import { HEAP_PROBE, lastHeapSample, preloadOptions, startExporterWithEnv } from "./support/child-probe";
-import { cpuSeconds, rssBytes } from "./support/proc-stats";
+import { fetchText, type ExporterProcess } from "../devstack/process/exporter-process";
+import { KongEmulator, makeLogContext, makeRoute, makeService, PluginServer, type LogContext } from "../devstack/kong";
+import { PRODUCT_PLUGIN_DIR } from "../devstack/process/plugin-stack";
+import { waitFor } from "../devstack/process/wait";
+import { HEAP_PROBE, lastHeapSample, preloadOptions, startExporterWithEnv } from "../devstack/process/child-probe";
+import { cpuSeconds, rssBytes } from "../devstack/process/proc-stats";
 import { progress } from "./support/progress";
 import { fmt, mb, median } from "./support/stats";
 

@@ -3,10 +3,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runAutoscale } from "../bench/autoscale/run";
-import { DEFAULT_SCENARIO } from "../bench/autoscale/scenario";
-import { REPO_ROOT } from "./support/kong";
-import { prometheusOrSkip } from "./support/prometheus";
+import { runAutoscale } from "../demo/autoscale/run";
+import { DEFAULT_SCENARIO } from "../demo/autoscale/scenario";
+import { REPO_ROOT } from "../devstack/kong";
+import { prometheusOrSkip } from "../devstack/prometheus/prometheus";
 
 const DEMO = join(REPO_ROOT, "dist", "lib", "bench", "autoscale-demo.js");
 const ABOVE = "reason: Service metric kong_upstream_latency_ms_60s_average above target";

@@ -7,10 +7,10 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { Pool } from "undici";
 import { INGEST_PATH, type IngestPayload } from "../wire/payload";
-import { EXPORTER_CLI, fetchText, startExporter, type ExporterProcess } from "./support/exporter-process";
+import { EXPORTER_CLI, fetchText, startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
 import { makePayload, service } from "./support/payloads";
-import { parseSamples, select } from "./support/prom-text";
-import { findPrometheus } from "./support/prometheus";
+import { parseSamples, select } from "../devstack/prometheus/prom-text";
+import { findPrometheus } from "../devstack/prometheus/prometheus";
 
 const echo = service("22222222-2222-4222-8222-222222222222", "default.echo.80", ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service"]);
 const base = makePayload(

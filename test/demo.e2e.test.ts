@@ -5,11 +5,11 @@ import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { request } from "undici";
-import { startLocalStack, type LocalStack } from "../bench/stack/local-stack";
-import { fetchMetrics, upstreamTotals } from "../bench/stack/observe";
-import { REPO_ROOT } from "./support/kong";
-import { freePort } from "./support/stack";
-import { waitFor } from "./support/wait";
+import { startLocalStack, type LocalStack } from "../devstack/process/local-stack";
+import { fetchMetrics, upstreamTotals } from "../devstack/observe";
+import { REPO_ROOT } from "../devstack/kong";
+import { freePort } from "../devstack/process/plugin-stack";
+import { waitFor } from "../devstack/process/wait";
 
 const DEMO = join(REPO_ROOT, "dist", "lib", "bench", "demo.js");
 
@@ -118,7 +118,7 @@ async function assertNothingLeft(demo: Demo): Promise<void> {
   await waitFor("every process the demo started to be gone", () => ([...pids].every((p) => !alive(p)) ? true : undefined), 3_000);
 }
 
-describe("npm run demo (bench/demo.ts)", function () {
+describe("npm run demo (demo/demo.ts)", function () {
   this.timeout(60_000);
 
   it("runs bounded, shows the exporter's figures near --delay-ms and exact totals, prints /metrics, leaves nothing behind", async () => {
@@ -190,7 +190,7 @@ describe("npm run demo (bench/demo.ts)", function () {
   });
 });
 
-describe("local stack: the gateway standing in for Kong (bench/stack)", function () {
+describe("local stack: the gateway standing in for Kong (devstack)", function () {
   this.timeout(30_000);
   let stack: LocalStack;
   let broken: Server;

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
-import { makeLogContext, makeService, type KongService } from "./support/kong";
+import { makeLogContext, makeService, type KongService } from "../devstack/kong";
 import { startDelayProxy } from "./support/delay-proxy";
-import { fetchText, startExporter, type ExporterProcess } from "./support/exporter-process";
-import { parseSamples, value } from "./support/prom-text";
-import { freePort, startPluginStack } from "./support/stack";
-import { waitFor } from "./support/wait";
+import { fetchText, startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
+import { parseSamples, value } from "../devstack/prometheus/prom-text";
+import { freePort, startPluginStack } from "../devstack/process/plugin-stack";
+import { waitFor } from "../devstack/process/wait";
 
 const tags = (name: string) => [`k8s-name:${name}`, "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"];
 

@@ -3,11 +3,11 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "undici";
 import { INGEST_PATH } from "../wire/payload";
-import { fetchText, startExporter } from "./support/exporter-process";
-import { REPO_ROOT } from "./support/kong";
+import { fetchText, startExporter } from "../devstack/process/exporter-process";
+import { REPO_ROOT } from "../devstack/kong";
 import { makePayload, service } from "./support/payloads";
-import { parseSamples, value } from "./support/prom-text";
-import { waitFor } from "./support/wait";
+import { parseSamples, value } from "../devstack/prometheus/prom-text";
+import { waitFor } from "../devstack/process/wait";
 
 describe("floods and bounds", function () {
   this.timeout(60_000);

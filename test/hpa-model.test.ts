@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
-import { HorizontalController, type HpaSpec } from "../bench/autoscale/hpa";
-import { scaleRangeDurations } from "../bench/autoscale/metric-source";
-import { guideHpa } from "../bench/autoscale/scenario";
-import { eventsTable, targetsColumn } from "../bench/autoscale/kubectl-format";
+import { HorizontalController, type HpaSpec } from "../demo/autoscale/hpa";
+import { scaleRangeDurations } from "../demo/autoscale/metric-source";
+import { guideHpa } from "../demo/autoscale/scenario";
+import { eventsTable, targetsColumn } from "../demo/autoscale/kubectl-format";
 
 const OBJECT: HpaSpec["metric"] = { type: "Object", name: "kong_upstream_latency_ms_60s_average", describedObject: { kind: "Service", name: "echo" }, targetValue: 40 };
 const ABOVE = "reason: Service metric kong_upstream_latency_ms_60s_average above target";

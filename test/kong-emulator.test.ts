@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { waitFor } from "./support/wait";
+import { waitFor } from "../devstack/process/wait";
 import {
   answerPdkCall,
   API_DISABLED,
@@ -18,7 +18,7 @@ import {
   RpcServerError,
   StartInstanceError,
   type SavedLogContext,
-} from "./support/kong";
+} from "../devstack/kong";
 
 const CALL_TIMEOUT_MS = 5_000;
 

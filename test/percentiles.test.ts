@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { nearestRank } from "./support/nearest-rank";
+import { nearestRank } from "../devstack/nearest-rank";
 import fc from "fast-check";
 import { validatePayload } from "../wire/validate";
 import { QUANTILES } from "../sidecar/percentiles";

@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
-import { dumpAllPlugins, makeLogContext, makeRoute, makeService, type KongService } from "./support/kong";
-import { fetchText, startExporter, type ExporterProcess } from "./support/exporter-process";
-import { waitFor } from "./support/wait";
-import { parseSamples, select, value, type Sample } from "./support/prom-text";
-import { freePort, PRODUCT_PLUGIN_DIR, startPluginStack } from "./support/stack";
+import { dumpAllPlugins, makeLogContext, makeRoute, makeService, type KongService } from "../devstack/kong";
+import { fetchText, startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
+import { waitFor } from "../devstack/process/wait";
+import { parseSamples, select, value, type Sample } from "../devstack/prometheus/prom-text";
+import { freePort, PRODUCT_PLUGIN_DIR, startPluginStack } from "../devstack/process/plugin-stack";
 
 const KONG_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];
 

@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
-import { makeLogContext, makeService } from "./support/kong";
-import { startExporter, type ExporterProcess } from "./support/exporter-process";
-import { prometheusOrSkip, startPrometheus, type Prometheus } from "./support/prometheus";
-import { freePort, startPluginStack } from "./support/stack";
-import { waitFor } from "./support/wait";
+import { makeLogContext, makeService } from "../devstack/kong";
+import { startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
+import { prometheusOrSkip, startPrometheus, type Prometheus } from "../devstack/prometheus/prometheus";
+import { freePort, startPluginStack } from "../devstack/process/plugin-stack";
+import { waitFor } from "../devstack/process/wait";
 
 const SERIES = 'kong_upstream_latency_ms_count{exported_namespace="default",exported_service="echo"}';
 

@@ -1,13 +1,13 @@
 import { strict as assert } from "node:assert";
-import { nearestRank } from "./support/nearest-rank";
-import { rng } from "./support/random";
+import { nearestRank } from "../devstack/nearest-rank";
+import { rng } from "../devstack/random";
 import { randomUUID } from "node:crypto";
-import { makeLogContext, makeService, type KongService } from "./support/kong";
-import { startExporter, type ExporterProcess } from "./support/exporter-process";
-import { DEFAULT_TARGET, prometheusOrSkip, startPrometheus, type Prometheus } from "./support/prometheus";
-import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity } from "./support/adapter";
-import { startPluginStack } from "./support/stack";
-import { waitFor } from "./support/wait";
+import { makeLogContext, makeService, type KongService } from "../devstack/kong";
+import { startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
+import { DEFAULT_TARGET, prometheusOrSkip, startPrometheus, type Prometheus } from "../devstack/prometheus/prometheus";
+import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity } from "../devstack/prometheus/adapter";
+import { startPluginStack } from "../devstack/process/plugin-stack";
+import { waitFor } from "../devstack/process/wait";
 
 const ECHO = { namespace: "default", resource: "services", name: "echo" };
 const TICKS = 300;

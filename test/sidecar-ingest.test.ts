@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
 import { request } from "undici";
 import { INGEST_PATH } from "../wire/payload";
-import { fetchText, startExporter, type ExporterProcess } from "./support/exporter-process";
+import { fetchText, startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
 import { makePayload, service } from "./support/payloads";
-import { parseSamples, value } from "./support/prom-text";
+import { parseSamples, value } from "../devstack/prometheus/prom-text";
 
 async function post(url: string, body: string | Buffer, contentType = "application/json") {
   const res = await request(`${url}${INGEST_PATH}`, { method: "POST", headers: { "content-type": contentType }, body });
@@ -91,7 +91,7 @@ describe("latency-exporter command line", () => {
       [["--log-level", "loud"], {}, /Allowed choices are fatal, error/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const { spawnSync } = await import("node:child_process");
-      const { EXPORTER_CLI } = await import("./support/exporter-process");
+      const { EXPORTER_CLI } = await import("../devstack/process/exporter-process");
       const r = spawnSync(process.execPath, [EXPORTER_CLI, ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 10_000 });
       assert.notEqual(r.status, 0, `exit ${r.status} for ${args.join(" ")}`);
       assert.match(r.stderr, pattern);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
-import { REPO_ROOT } from "../../test/support/kong";
+import { REPO_ROOT } from "../../devstack/kong";
 
 interface ProfileNode {
   id: number;

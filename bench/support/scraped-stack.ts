@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULTS } from "../../plugin/schema";
-import { startExporter, type ExporterProcess } from "../../test/support/exporter-process";
-import { makeService, type KongEmulator, type KongService, type LogContext } from "../../test/support/kong";
-import { startPrometheus, type Prometheus } from "../../test/support/prometheus";
-import { startPluginStack } from "../../test/support/stack";
+import { startExporter, type ExporterProcess } from "../../devstack/process/exporter-process";
+import { makeService, type KongEmulator, type KongService, type LogContext } from "../../devstack/kong";
+import { startPrometheus, type Prometheus } from "../../devstack/prometheus/prometheus";
+import { startPluginStack } from "../../devstack/process/plugin-stack";
 
 /** The Kubernetes Service the benchmarked Kong Service stands for, as KIC tags it. */
 export const K8S_SERVICE = { namespace: "default", name: "echo" };

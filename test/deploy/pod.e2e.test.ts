@@ -1,7 +1,7 @@
 /**
  * One Kong pod as the chart builds it, minus Kong itself: the init container, the plugin server and the
  * latency-exporter run with their rendered command lines (paths mapped to this checkout, ports to free loopback
- * ports); the project's Kong emulator (test/support/kong) plays Kong's log phase against the rendered socket with
+ * ports); the project's Kong emulator (devstack/kong) plays Kong's log phase against the rendered socket with
  * the plugin configuration the chart renders, for the echo service of kong-config/declarative/route.yaml. The
  * exporter must then show the guide's kong_upstream_latency_ms series with the labels the adapter rules rely on.
  * With an ingest token the exporter listens on every interface and the plugin ships through the token it reads
@@ -12,9 +12,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { KongEmulator, makeLogContext, makeRoute, makeService } from "../support/kong";
-import { parseSamples, select } from "../support/prom-text";
-import { waitFor } from "../support/wait";
+import { KongEmulator, makeLogContext, makeRoute, makeService } from "../../devstack/kong";
+import { parseSamples, select } from "../../devstack/prometheus/prom-text";
+import { waitFor } from "../../devstack/process/wait";
 import { render, requireHelm, type Values } from "./support/helm";
 import { DIST_PLUGIN_DIR, KONG_CONFIG, REPO, needOrSkip, readText } from "./support/paths";
 import { Processes, argvOf, httpGet, isSocket, mapArg, mapInString, podPathMap, run, startExporterContainer } from "./support/procs";

@@ -6,8 +6,8 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
 import { Decoder, encode } from "@msgpack/msgpack";
-import { freePort } from "../../support/stack";
-import { waitFor } from "../../support/wait";
+import { freePort } from "../../../devstack/process/plugin-stack";
+import { waitFor } from "../../../devstack/process/wait";
 import { REPO, WRITE_PLUGIN_INFO } from "./paths";
 
 type Obj = Record<string, any>;

@@ -4,7 +4,7 @@
  * bound on the requests it serves at once. Prints {"url": ...} once it listens (it is then Ready); on SIGTERM it
  * answers what it accepted and exits, as a pod does once removed from the endpoints.
  */
-import { startEchoUpstream } from "../stack/echo-upstream";
+import { startEchoUpstream } from "../../devstack/gateway/echo-upstream";
 
 async function main(): Promise<void> {
   const i = process.argv.indexOf("--concurrency");

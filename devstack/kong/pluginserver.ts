@@ -9,9 +9,9 @@ import { OutputRing } from "./output-ring";
 export const REPO_ROOT = findRepoRoot(__dirname);
 export const PLUGIN_SERVER_BIN = path.join(REPO_ROOT, "node_modules/kong-pdk/bin/kong-js-pluginserver");
 
-/** The compiled directory of a fixture plugin (test/fixtures/plugins/<name>, holding only <name>.js). */
+/** The compiled directory of a fixture plugin (devstack/plugins/<name>, holding only <name>.js). */
 export function fixturePluginDir(name: string): string {
-  return path.resolve(__dirname, "../../fixtures/plugins", name);
+  return path.resolve(__dirname, "../plugins", name);
 }
 
 function findRepoRoot(from: string): string {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startExporter, type ExporterProcess } from "../../test/support/exporter-process";
+import { startExporter, type ExporterProcess } from "./exporter-process";
 
 /** The preload that answers probeHeap() and toggleProfile() (see signal-probe.ts). */
 export const SIGNAL_PROBE = join(__dirname, "signal-probe.js");

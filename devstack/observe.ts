@@ -1,7 +1,7 @@
 import { request } from "undici";
-import { expandMetricsQuery, GUIDE_AVERAGE_RULE, renderQuantity } from "../../test/support/adapter";
-import { parseSamples, select } from "../../test/support/prom-text";
-import type { Prometheus } from "../../test/support/prometheus";
+import { expandMetricsQuery, GUIDE_AVERAGE_RULE, renderQuantity } from "./prometheus/adapter";
+import { parseSamples, select } from "./prometheus/prom-text";
+import type { Prometheus } from "./prometheus/prometheus";
 
 /** What an autoscaler would read, so a poll that hangs must not hold the view: every read is bounded. */
 const READ_TIMEOUT_MS = 2_000;

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { makeRoute, makeService, type KongRoute, type KongService } from "../../test/support/kong";
+import { makeRoute, makeService, type KongRoute, type KongService } from "../kong";
 
 /** A gateway path and the Kubernetes Service behind it. */
 export interface RouteSpec {

@@ -1,4 +1,4 @@
-import { lineChartSvg, type Point } from "../plot";
+import { lineChartSvg, type Point } from "../../bench/plot";
 import { DEFAULT_SYNC_PERIOD_MS } from "./hpa";
 import type { AutoscaleRun } from "./run";
 

@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startLocalStack } from "../stack/local-stack";
+import { startLocalStack } from "../../devstack/process/local-stack";
 import { startDeployment } from "./deployment";
 import { DEFAULT_SYNC_PERIOD_MS, HorizontalController, type HpaEvent, type HpaSpec } from "./hpa";
 import { metricSource, type MetricSource } from "./metric-source";

@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { Socket } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { Agent, request } from "undici";
-import { makeLogContext, type LogContext } from "../../test/support/kong";
+import { makeLogContext, type LogContext } from "../kong";
 import type { KongEntities } from "./kic-routes";
 
 export interface GatewayRoute extends KongEntities {

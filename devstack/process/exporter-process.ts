@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { REPO_ROOT } from "./kong/pluginserver";
+import { REPO_ROOT } from "../kong/pluginserver";
 import { request } from "undici";
 
 export const EXPORTER_CLI = join(REPO_ROOT, "dist", "lib", "sidecar", "cli.js");

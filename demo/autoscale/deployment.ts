@@ -28,7 +28,7 @@ export interface Deployment {
 }
 
 /**
- * The HPA's scale target: real upstream processes (bench/autoscale/replica.ts), started and terminated as the
+ * The HPA's scale target: real upstream processes (demo/autoscale/replica.ts), started and terminated as the
  * replica count changes, behind the gateway's balancer. A pod is added to the balancer only once Ready and removed
  * before it is told to stop, as endpoints do.
  */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import type { GatewayStats } from "./gateway";
+import type { GatewayStats } from "../gateway/node-gateway";
 import { startLocalStack, type LocalStackOptions, type StackRoute } from "./local-stack";
 
 /**
@@ -48,7 +48,7 @@ type Reply = { type: "stats"; stats: GatewayStats } | { type: "drained" } | { ty
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
-/** Starts the local stack in a child process (dist/lib/bench/stack/stack-process.js). */
+/** Starts the local stack in a child process (dist/lib/devstack/process/stack-process.js). */
 export async function spawnLocalStack(options: ChildStackOptions = {}): Promise<ChildStack> {
   const args = [__filename];
   if (options.plugin === false) args.push("--no-plugin");

@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULTS } from "../../plugin/schema";
-import { startExporter } from "../../test/support/exporter-process";
-import { startPrometheus, type Prometheus } from "../../test/support/prometheus";
-import { startPluginStack } from "../../test/support/stack";
-import { waitFor } from "../../test/support/wait";
-import { startEchoUpstream } from "./echo-upstream";
-import { startGateway, type GatewayStats } from "./gateway";
-import { kicEntities, type RouteSpec } from "./kic-routes";
-import { fetchMetrics, upstreamTotals } from "./observe";
+import { startExporter } from "./exporter-process";
+import { startPrometheus, type Prometheus } from "../prometheus/prometheus";
+import { startPluginStack } from "./plugin-stack";
+import { waitFor } from "./wait";
+import { startEchoUpstream } from "../gateway/echo-upstream";
+import { startGateway, type GatewayStats } from "../gateway/node-gateway";
+import { kicEntities, type RouteSpec } from "../gateway/kic-routes";
+import { fetchMetrics, upstreamTotals } from "../observe";
 
 /** Two Kubernetes Services in two namespaces, so that the output is visibly per Service. */
 export const DEFAULT_ROUTES: RouteSpec[] = [

@@ -2,13 +2,13 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { findPrometheus } from "../test/support/prometheus";
+import { findPrometheus } from "../devstack/prometheus/prometheus";
 import { DEFAULT_SYNC_PERIOD_MS } from "./autoscale/hpa";
 import { eventLine, eventsTable, targetsColumn } from "./autoscale/kubectl-format";
 import { autoscaleHtml } from "./autoscale/plot";
 import { runAutoscale } from "./autoscale/run";
 import { DEFAULT_SCENARIO, type Scenario } from "./autoscale/scenario";
-import { onInterrupt, say } from "./support/cli-interrupts";
+import { onInterrupt, say } from "./cli-interrupts";
 
 function numberIn(min: number, max: number, integer: boolean) {
   return (text: string): number => {

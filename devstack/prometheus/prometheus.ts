@@ -3,8 +3,8 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { request } from "undici";
-import { freePort } from "./stack";
-import { waitFor } from "./wait";
+import { freePort } from "../process/plugin-stack";
+import { waitFor } from "../process/wait";
 
 /**
  * Where the sidecar would sit in a cluster: the Kubernetes objects behind one endpoint of a ServiceMonitor.

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
-import { rng } from "../../test/support/random";
+import { rng } from "../../devstack/random";
 
 /** Client-side latency per second of the run, for the plot next to what the HPA read. */
 export interface ClientSecond {

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../sidecar/options";
-import { findPrometheus } from "../test/support/prometheus";
-import { startLoad, type LoadRun, type LoadSnapshot } from "./stack/load";
-import { startLocalStack, type LocalStack } from "./stack/local-stack";
-import { adapterQuery, adapterReading, exporterFigures, fetchMetrics, metricsExcerpt, upstreamTotals, type ServiceFigures } from "./stack/observe";
-import { TerminalView, type ViewModel } from "./stack/terminal-view";
-import { onInterrupt, say } from "./support/cli-interrupts";
+import { findPrometheus } from "../devstack/prometheus/prometheus";
+import { startLoad, type LoadRun, type LoadSnapshot } from "../devstack/load";
+import { startLocalStack, type LocalStack } from "../devstack/process/local-stack";
+import { adapterQuery, adapterReading, exporterFigures, fetchMetrics, metricsExcerpt, upstreamTotals, type ServiceFigures } from "../devstack/observe";
+import { TerminalView, type ViewModel } from "./terminal-view";
+import { onInterrupt, say } from "./cli-interrupts";
 
 /** The second Service's upstream latency: fixed, so that the two rows differ visibly. */
 const CART_DELAY_MS = 10;

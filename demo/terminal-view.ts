@@ -1,4 +1,4 @@
-import type { AdapterReading } from "./observe";
+import type { AdapterReading } from "../devstack/observe";
 
 export interface ServiceRow {
   /** The Kubernetes Service, namespace/name. */

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { KongEmulator, PluginServer, REPO_ROOT } from "./kong";
+import { KongEmulator, PluginServer, REPO_ROOT } from "../kong";
 
 export const PRODUCT_PLUGIN_DIR = join(REPO_ROOT, "dist", "plugin");
 

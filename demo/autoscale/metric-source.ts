@@ -1,6 +1,6 @@
 import { request } from "undici";
-import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity, type AdapterRule } from "../../test/support/adapter";
-import type { Prometheus } from "../../test/support/prometheus";
+import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity, type AdapterRule } from "../../devstack/prometheus/adapter";
+import type { Prometheus } from "../../devstack/prometheus/prometheus";
 import { labelSelectorText, type HpaSpec, type MetricReading } from "./hpa";
 
 export type MetricPath = "average" | "p99" | "keda";
@@ -32,7 +32,7 @@ export function scaleRangeDurations(promql: string, scale: number): string {
 /**
  * prometheus-adapter answering the HPA controller's GET
  * /apis/custom.metrics.k8s.io/v1beta1/namespaces/{ns}/services/{name}/{metric}: the rule's PromQL for that object
- * (see test/support/adapter.ts), queried when the controller asks, as the adapter does. An empty result is the
+ * (see devstack/prometheus/adapter.ts), queried when the controller asks, as the adapter does. An empty result is the
  * adapter's "metric not found"; NaN becomes a quantity of 0 (custom-provider/provider.go, metricFor).
  */
 function adapterSource(path: "average" | "p99", rule: AdapterRule, prom: Prometheus, namespace: string, name: string, targetMs: number, scale: number): MetricSource {
