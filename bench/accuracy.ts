@@ -16,7 +16,15 @@ import { fmt } from "./support/stats";
  * /v1/latency) and against histogram_quantile() over Kong's buckets in Prometheus.
  */
 
-const MIX = { seed: 0x5eed, bodyMedianMs: 100, bodySigma: 0.5, tailShare: 0.03, tailScaleMs: 300, tailAlpha: 1.5, capMs: 60_000 };
+const MIX = {
+  seed: 0x5eed,
+  bodyMedianMs: 100,
+  bodySigma: 0.5,
+  tailShare: 0.03,
+  tailScaleMs: 300,
+  tailAlpha: 1.5,
+  capMs: 60_000,
+};
 const TARGET = 0.01;
 const CONCURRENCY = 32;
 // The sidecar's default 60 s window moves in 10 s steps, so it always holds at least the last 50 s: a run
@@ -29,7 +37,10 @@ const SELECTOR = `exported_namespace="${K8S_SERVICE.namespace}",exported_service
 function latencyMix(n: number): number[] {
   const u = rng(MIX.seed);
   return Array.from({ length: n }, () => {
-    const ms = u() < MIX.tailShare ? pareto(u, MIX.tailScaleMs, MIX.tailAlpha) : MIX.bodyMedianMs * Math.exp(MIX.bodySigma * normal(u));
+    const ms =
+      u() < MIX.tailShare
+        ? pareto(u, MIX.tailScaleMs, MIX.tailAlpha)
+        : MIX.bodyMedianMs * Math.exp(MIX.bodySigma * normal(u));
     return Math.min(MIX.capMs, Math.round(ms));
   });
 }
@@ -38,13 +49,14 @@ function latencyMix(n: number): number[] {
 async function sendAll(s: ScrapedStack, values: number[], onProgress: (n: number) => void): Promise<number> {
   // makeLogContext builds a whole serialized request; one per distinct latency is enough.
   const contexts = new Map<number, LogContext>();
-  const contextFor = (ms: number) => contexts.get(ms) ?? contexts.set(ms, makeLogContext({ service: s.service, proxyMs: ms })).get(ms)!;
+  const contextFor = (ms: number) =>
+    contexts.get(ms) ?? contexts.set(ms, makeLogContext({ service: s.service, proxyMs: ms })).get(ms)!;
   const deadline = Date.now() + SEND_DEADLINE_MS;
   let next = 0;
   let done = 0;
   const lane = async (l: number) => {
     while (next < values.length && Date.now() < deadline) {
-      await s.log(l % WORKERS, contextFor(values[next++]!));
+      await s.log(l % WORKERS, contextFor(values[next++]));
       if (++done % 1000 === 0) onProgress(done);
     }
   };
@@ -77,7 +89,10 @@ export async function runAccuracy(opts: { quick: boolean }): Promise<AccuracyRes
     const sendSeconds = (Date.now() - t0) / 1000;
     bar.update(sent);
     bar.stop();
-    if (sent < n) throw new Error(`accuracy: sent ${sent} of ${n} events in ${SEND_DEADLINE_MS / 1000} s; the run would outgrow the sidecar's percentile window`);
+    if (sent < n)
+      throw new Error(
+        `accuracy: sent ${sent} of ${n} events in ${SEND_DEADLINE_MS / 1000} s; the run would outgrow the sidecar's percentile window`,
+      );
 
     const latencyUrl = `${s.exporter.metricsUrl}/v1/latency?namespace=${K8S_SERVICE.namespace}&service=${K8S_SERVICE.name}`;
     const api = await waitFor(
@@ -91,7 +106,8 @@ export async function runAccuracy(opts: { quick: boolean }): Promise<AccuracyRes
     );
     await waitFor(
       `Prometheus to scrape all ${n} events`,
-      async () => ((await s.prom.query(`sum(kong_upstream_latency_ms_count{${SELECTOR}})`))[0]?.value === n ? true : undefined),
+      async () =>
+        (await s.prom.query(`sum(kong_upstream_latency_ms_count{${SELECTOR}})`))[0]?.value === n ? true : undefined,
       15_000,
       100,
     );
@@ -99,28 +115,42 @@ export async function runAccuracy(opts: { quick: boolean }): Promise<AccuracyRes
     const promValue = async (promql: string) => {
       const r = await s.prom.query(promql);
       if (r.length !== 1) throw new Error(`${promql}: expected one sample, got ${JSON.stringify(r)}`);
-      return r[0]!.value;
+      return r[0].value;
     };
 
     const sorted = [...values].sort((a, b) => a - b);
     const figures: Figure[] = [];
     for (const q of QUANTILES) {
-      const gauge = value(samples, "kong_upstream_latency_ms_percentile", { kong_service: KONG_SERVICE_NAME, quantile: q.label });
-      if (gauge === undefined) throw new Error(`no kong_upstream_latency_ms_percentile{quantile="${q.label}"} in /metrics`);
+      const gauge = value(samples, "kong_upstream_latency_ms_percentile", {
+        kong_service: KONG_SERVICE_NAME,
+        quantile: q.label,
+      });
+      if (gauge === undefined)
+        throw new Error(`no kong_upstream_latency_ms_percentile{quantile="${q.label}"} in /metrics`);
       figures.push({
         label: `p${q.q * 100}`,
         exact: nearestRank(sorted, q.q),
         gauge,
-        api: api[q.key]!,
-        prometheus: await promValue(`histogram_quantile(${q.q}, sum by (le) (kong_upstream_latency_ms_bucket{${SELECTOR}}))`),
+        api: api[q.key],
+        prometheus: await promValue(
+          `histogram_quantile(${q.q}, sum by (le) (kong_upstream_latency_ms_bucket{${SELECTOR}}))`,
+        ),
       });
     }
-    const prometheusMean = await promValue(`sum(kong_upstream_latency_ms_sum{${SELECTOR}}) / sum(kong_upstream_latency_ms_count{${SELECTOR}})`);
+    const prometheusMean = await promValue(
+      `sum(kong_upstream_latency_ms_sum{${SELECTOR}}) / sum(kong_upstream_latency_ms_count{${SELECTOR}})`,
+    );
     const mean = values.reduce((a, b) => a + b, 0) / n;
     // /metrics carries no mean gauge: its mean is _sum / _count, the same exact counters Prometheus reads.
     const metricsSum = value(samples, "kong_upstream_latency_ms_sum", { kong_service: KONG_SERVICE_NAME })!;
     const metricsCount = value(samples, "kong_upstream_latency_ms_count", { kong_service: KONG_SERVICE_NAME })!;
-    figures.push({ label: "mean", exact: mean, gauge: metricsSum / metricsCount, api: api.average_ms!, prometheus: prometheusMean });
+    figures.push({
+      label: "mean",
+      exact: mean,
+      gauge: metricsSum / metricsCount,
+      api: api.average_ms,
+      prometheus: prometheusMean,
+    });
     return { events: n, sendSeconds, figures };
   } finally {
     await s.close();
@@ -136,7 +166,9 @@ export function renderAccuracy(r: AccuracyResult): string {
     const [exactDigits, digits] = f.label === "mean" ? [2, 2] : [0, 1];
     return `| ${f.label} | ${fmt(f.exact, exactDigits)} | ${fmt(f.gauge, digits)} | ${pct(relError(f.gauge, f.exact))} | ${fmt(f.api, digits)} | ${pct(relError(f.api, f.exact))} | ${fmt(f.prometheus, digits)} | ${pct(relError(f.prometheus, f.exact))} |`;
   });
-  const ours = r.figures.filter((f) => f.label !== "mean").flatMap((f) => [relError(f.gauge, f.exact), relError(f.api, f.exact)]);
+  const ours = r.figures
+    .filter((f) => f.label !== "mean")
+    .flatMap((f) => [relError(f.gauge, f.exact), relError(f.api, f.exact)]);
   const worst = Math.max(...ours);
   const theirs = Math.max(...r.figures.filter((f) => f.label !== "mean").map((f) => relError(f.prometheus, f.exact)));
   return [

@@ -35,17 +35,30 @@ export async function runFreshness(opts: { quick: boolean }): Promise<FreshnessR
   try {
     const ctx = makeLogContext({ service: s.service, proxyMs: 100 });
     const count = `kong_upstream_latency_ms_count{kong_service="${KONG_SERVICE_NAME}"}`;
-    const inMetrics = async () => value(parseSamples(await fetchText(`${s.exporter.metricsUrl}/metrics`)), "kong_upstream_latency_ms_count", { kong_service: KONG_SERVICE_NAME }) ?? 0;
+    const inMetrics = async () =>
+      value(parseSamples(await fetchText(`${s.exporter.metricsUrl}/metrics`)), "kong_upstream_latency_ms_count", {
+        kong_service: KONG_SERVICE_NAME,
+      }) ?? 0;
     const inPrometheus = async () => (await s.prom.query(count))[0]?.value ?? 0;
     /** Ms from `t0` until `read` reaches `n`, polled every POLL_MS. */
     const seen = (what: string, read: () => Promise<number>, n: number, t0: number) =>
-      waitFor(`${what} to reach ${n}`, async () => ((await read()) >= n ? performance.now() - t0 : undefined), PROBE_TIMEOUT_MS, POLL_MS);
+      waitFor(
+        `${what} to reach ${n}`,
+        async () => ((await read()) >= n ? performance.now() - t0 : undefined),
+        PROBE_TIMEOUT_MS,
+        POLL_MS,
+      );
 
     // The first event starts the plugin instance and creates the series: one-time costs no later request pays.
     await s.log(0, ctx);
     await seen("Prometheus's count", inPrometheus, 1, performance.now());
 
-    const result: FreshnessResult = { scrapeSeconds: SCRAPE_SECONDS, flushSeconds: DEFAULTS.flush_interval, metricsMs: [], prometheusMs: [] };
+    const result: FreshnessResult = {
+      scrapeSeconds: SCRAPE_SECONDS,
+      flushSeconds: DEFAULTS.flush_interval,
+      metricsMs: [],
+      prometheusMs: [],
+    };
     const bar = progress("freshness: probe events", probes);
     for (let i = 0; i < probes; i++) {
       // A probe is seen just after a scrape, so the pause sets the next one's phase against the scrape timer
@@ -54,7 +67,10 @@ export async function runFreshness(opts: { quick: boolean }): Promise<FreshnessR
       const n = i + 2;
       const t0 = performance.now();
       await s.log(i % 2, ctx);
-      const [m, p] = await Promise.all([seen("/metrics's count", inMetrics, n, t0), seen("Prometheus's count", inPrometheus, n, t0)]);
+      const [m, p] = await Promise.all([
+        seen("/metrics's count", inMetrics, n, t0),
+        seen("Prometheus's count", inPrometheus, n, t0),
+      ]);
       result.metricsMs.push(m);
       result.prometheusMs.push(p);
       bar.update(i + 1);
@@ -69,7 +85,7 @@ export async function runFreshness(opts: { quick: boolean }): Promise<FreshnessR
 export function renderFreshness(r: FreshnessResult): string {
   const row = (what: string, ms: number[]) => {
     const sorted = [...ms].sort((a, b) => a - b);
-    return `| ${what} | ${fmt(nearestRank(sorted, 0.5) / 1000)} | ${fmt(nearestRank(sorted, 0.99) / 1000)} | ${fmt(sorted[0]! / 1000)} | ${fmt(sorted[sorted.length - 1]! / 1000)} |`;
+    return `| ${what} | ${fmt(nearestRank(sorted, 0.5) / 1000)} | ${fmt(nearestRank(sorted, 0.99) / 1000)} | ${fmt(sorted[0] / 1000)} | ${fmt(sorted[sorted.length - 1] / 1000)} |`;
   };
   return [
     "## Freshness",

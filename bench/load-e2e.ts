@@ -7,7 +7,7 @@ import { Command } from "commander";
 import { request } from "undici";
 import { REPO_ROOT } from "../devstack/kong";
 import { parseSamples, select } from "../devstack/prometheus/prom-text";
-import { writeLatencyPlot } from "./plot";
+import { writeLatencyPlot } from "../devstack/plot";
 import { spawnLocalStack, type ChildStack } from "../devstack/process/stack-process";
 import { machineDescription } from "./support/machine";
 import { cpuSeconds } from "../devstack/process/proc-stats";
@@ -68,7 +68,7 @@ function phaseLabel(base: number): string {
 /** Nearest-rank percentile (as the exporter computes it) of sorted values; NaN for none. */
 export function nearestRank(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 interface Pcts {
@@ -96,14 +96,14 @@ interface CannonRun {
 function cannon(opts: autocannon.Options, onResponse?: (status: number, ms: number) => void): Promise<CannonRun> {
   return new Promise((resolve, reject) => {
     const durationS = Number(opts.duration ?? 10);
-    let hard: NodeJS.Timeout | undefined;
-    const inst = autocannon({ timeout: 10, ...opts }, (err: unknown, result: autocannon.Result) => {
+    const inst = autocannon({ timeout: 10, ...opts }, (err: Error | null, result: autocannon.Result) => {
       clearTimeout(hard);
-      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      if (err) reject(err);
       else resolve({ result });
     });
-    hard = setTimeout(() => inst.stop(), (durationS + 15) * 1000);
-    if (onResponse) inst.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => onResponse(status, ms));
+    const hard = setTimeout(() => inst.stop(), (durationS + 15) * 1000);
+    if (onResponse)
+      inst.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => onResponse(status, ms));
   });
 }
 
@@ -124,11 +124,15 @@ interface ExporterReading {
 
 async function readLatency(metricsUrl: string, namespace: string, service: string): Promise<ExporterReading> {
   const q = new URLSearchParams({ namespace, service });
-  return JSON.parse(await getText(`${metricsUrl}/v1/latency?${q}`)) as ExporterReading;
+  return JSON.parse(await getText(`${metricsUrl}/v1/latency?${q.toString()}`)) as ExporterReading;
 }
 
 /** kong_upstream_latency_ms _count and _sum over every series of one Kubernetes Service, from /metrics. */
-async function readTotals(metricsUrl: string, namespace: string, service: string): Promise<{ count: number; sum: number }> {
+async function readTotals(
+  metricsUrl: string,
+  namespace: string,
+  service: string,
+): Promise<{ count: number; sum: number }> {
   const samples = parseSamples(await getText(`${metricsUrl}/metrics`));
   const sumOf = (name: string) => select(samples, name, { namespace, service }).reduce((n, s) => n + s.value, 0);
   return { count: sumOf("kong_upstream_latency_ms_count"), sum: sumOf("kong_upstream_latency_ms_sum") };
@@ -164,7 +168,12 @@ export interface ThroughputResult {
 function stackCpu(stack: ChildStack): { gateway: number; pluginServer: number; exporter: number; client: number } {
   const c = process.cpuUsage();
   const safe = (pid: number | undefined) => (pid === undefined ? NaN : cpuSeconds(pid));
-  return { gateway: safe(stack.pids.gateway), pluginServer: safe(stack.pids.pluginServer), exporter: safe(stack.pids.exporter), client: (c.user + c.system) / 1e6 };
+  return {
+    gateway: safe(stack.pids.gateway),
+    pluginServer: safe(stack.pids.pluginServer),
+    exporter: safe(stack.pids.exporter),
+    client: (c.user + c.system) / 1e6,
+  };
 }
 
 async function waitBacklog(stack: ChildStack, timeoutMs: number): Promise<{ backlog: number; seconds: number }> {
@@ -179,7 +188,10 @@ async function waitBacklog(stack: ChildStack, timeoutMs: number): Promise<{ back
   return { backlog, seconds: backlog > 0 ? (Date.now() - t0) / 1000 : 0 };
 }
 
-async function runThroughput(stacks: Record<ThroughputRun["variant"], ChildStack>, quick: boolean): Promise<ThroughputResult> {
+async function runThroughput(
+  stacks: Record<ThroughputRun["variant"], ChildStack>,
+  quick: boolean,
+): Promise<ThroughputResult> {
   const durationS = quick ? 10 : 30;
   const rounds = quick ? 2 : 3;
   const warmS = quick ? 2 : 3;
@@ -215,7 +227,7 @@ async function runThroughput(stacks: Record<ThroughputRun["variant"], ChildStack
   for (let r = 0; r < rounds; r++) {
     // Each round starts with the other variant (A B, B A, ...), so that drift in the machine's load favours neither.
     for (let k = 0; k < variants.length; k++) {
-      const variant = variants[(k + r) % variants.length]!;
+      const variant = variants[(k + r) % variants.length];
       const stack = stacks[variant];
       const cpu0 = stackCpu(stack);
       const { result } = await timed(durationS, cannon(opts(stack, durationS)));
@@ -338,14 +350,16 @@ async function runTracking(o: TrackingOptions): Promise<LatencyTracking> {
     throw new Error(`the exporter's GET /v1/latency at ${o.metricsUrl} did not answer: ${err.message}`);
   });
   const windowS = first.window_seconds;
-  if (!(windowS > 0)) throw new Error(`the exporter's GET /v1/latency at ${o.metricsUrl} has no window_seconds: is it the latency-exporter?`);
+  if (!(windowS > 0))
+    throw new Error(
+      `the exporter's GET /v1/latency at ${o.metricsUrl} has no window_seconds: is it the latency-exporter?`,
+    );
   const slotMs = (windowS * 1000) / WINDOW_SLOTS;
   const before = await readTotals(o.metricsUrl, o.namespace, o.service).catch((err: Error) => ({ error: err.message }));
   const stepAtS = o.durationS / 2;
   const sep = o.path.includes("?") ? "&" : "?";
   const done: Done[] = [];
   let sent = 0;
-  let errors = 0;
   let non2xx = 0;
   let lastKong = NaN;
   let t0 = 0;
@@ -394,7 +408,11 @@ async function runTracking(o: TrackingOptions): Promise<LatencyTracking> {
       const atMs = Date.now();
       try {
         const r = await readLatency(o.metricsUrl, o.namespace, o.service);
-        readings.push({ tS: (atMs - t0) / 1000, atMs, exporter: { count: r.count, averageMs: r.average_ms, p50: r.p50_ms, p99: r.p99_ms } });
+        readings.push({
+          tS: (atMs - t0) / 1000,
+          atMs,
+          exporter: { count: r.count, averageMs: r.average_ms, p50: r.p50_ms, p99: r.p99_ms },
+        });
       } catch (err) {
         readings.push({ tS: (atMs - t0) / 1000, atMs, error: (err as Error).message });
       }
@@ -406,7 +424,7 @@ async function runTracking(o: TrackingOptions): Promise<LatencyTracking> {
   bar.stop();
   if (o.drain) await o.drain();
   const after = await readTotals(o.metricsUrl, o.namespace, o.service).catch((err: Error) => ({ error: err.message }));
-  errors = results.reduce((n, x) => n + x.errors, 0);
+  const errors = results.reduce((n, x) => n + x.errors, 0);
   const elapsedS = Math.max(...results.map((x) => x.finish.getTime())) / 1000 - t0 / 1000;
 
   const within = (fromMs: number, toMs: number) => done.filter((d) => d.atMs >= fromMs && d.atMs < toMs);
@@ -429,7 +447,15 @@ async function runTracking(o: TrackingOptions): Promise<LatencyTracking> {
     const last = toS === o.durationS;
     const ds = done.filter((d) => d.atMs - d.ms >= t0 + fromS * 1000 && (last || d.atMs - d.ms < t0 + toS * 1000));
     const reading = [...full].reverse().find((r) => r.tS <= toS + 0.5 && r.exporter);
-    return { label, fromS, toS, client: pcts(ds.map((d) => d.ms)), kong: kongOf(ds), reading, windowInPhase: reading !== undefined && reading.windowFromS >= phaseFloor(fromS) };
+    return {
+      label,
+      fromS,
+      toS,
+      client: pcts(ds.map((d) => d.ms)),
+      kong: kongOf(ds),
+      reading,
+      windowInPhase: reading !== undefined && reading.windowFromS >= phaseFloor(fromS),
+    };
   };
   const withKong = done.filter((d) => Number.isFinite(d.kong));
   const over = withKong.map((d) => d.ms - d.kong).sort((a, b) => a - b);
@@ -455,8 +481,14 @@ async function runTracking(o: TrackingOptions): Promise<LatencyTracking> {
     client: pcts(done.map((d) => d.ms)),
     kong: kongOf(done),
     overheadMs: over.length ? { p50: nearestRank(over, 0.5), p99: nearestRank(over, 0.99) } : undefined,
-    kongSumMs: withKong.length === done.length && done.length > 0 ? withKong.reduce((n, d) => n + d.kong, 0) : undefined,
-    exporterTotals: "error" in before ? before : "error" in after ? after : { count: after.count - before.count, sum: after.sum - before.sum },
+    kongSumMs:
+      withKong.length === done.length && done.length > 0 ? withKong.reduce((n, d) => n + d.kong, 0) : undefined,
+    exporterTotals:
+      "error" in before
+        ? before
+        : "error" in after
+          ? after
+          : { count: after.count - before.count, sum: after.sum - before.sum },
   };
 }
 
@@ -503,7 +535,8 @@ export async function runLoadE2e(opts: LoadE2eOptions): Promise<LoadE2eResult> {
   const service = opts.service ?? "echo";
   const durationS = opts.quick ? 30 : 60;
   if (opts.target !== undefined || opts.metrics !== undefined) {
-    if (!opts.target || !opts.metrics) throw new Error("--target and --metrics go together: the Kong proxy URL and the latency-exporter's metrics URL");
+    if (!opts.target || !opts.metrics)
+      throw new Error("--target and --metrics go together: the Kong proxy URL and the latency-exporter's metrics URL");
     const tracking = await runTracking({
       baseUrl: checkUrl("--target", opts.target),
       path: opts.path ?? "/echo",
@@ -512,12 +545,24 @@ export async function runLoadE2e(opts: LoadE2eOptions): Promise<LoadE2eResult> {
       service,
       durationS,
     });
-    return { mode: "target", quick: opts.quick, machine: machineDescription(), startedAt: new Date(started).toISOString(), runSeconds: (Date.now() - started) / 1000, tracking };
+    return {
+      mode: "target",
+      quick: opts.quick,
+      machine: machineDescription(),
+      startedAt: new Date(started).toISOString(),
+      runSeconds: (Date.now() - started) / 1000,
+      tracking,
+    };
   }
 
   const exporterArgs = ["--percentile-window", `${LOCAL_WINDOW_S}s`];
-  const settled = await Promise.allSettled([spawnLocalStack({ plugin: true, exporterArgs }), spawnLocalStack({ plugin: false, exporterArgs })]);
-  const stacks = settled.filter((s): s is PromiseFulfilledResult<ChildStack> => s.status === "fulfilled").map((s) => s.value);
+  const settled = await Promise.allSettled([
+    spawnLocalStack({ plugin: true, exporterArgs }),
+    spawnLocalStack({ plugin: false, exporterArgs }),
+  ]);
+  const stacks = settled
+    .filter((s): s is PromiseFulfilledResult<ChildStack> => s.status === "fulfilled")
+    .map((s) => s.value);
   try {
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) throw failed.reason;
@@ -533,7 +578,15 @@ export async function runLoadE2e(opts: LoadE2eOptions): Promise<LoadE2eResult> {
       durationS,
       drain: () => withPlugin.drain(30_000),
     });
-    return { mode: "local", quick: opts.quick, machine: machineDescription(), startedAt: new Date(started).toISOString(), runSeconds: (Date.now() - started) / 1000, throughput, tracking };
+    return {
+      mode: "local",
+      quick: opts.quick,
+      machine: machineDescription(),
+      startedAt: new Date(started).toISOString(),
+      runSeconds: (Date.now() - started) / 1000,
+      throughput,
+      tracking,
+    };
   } finally {
     await Promise.allSettled(stacks.map((s) => s.stop()));
   }
@@ -562,8 +615,12 @@ function plotData(t: LatencyTracking, r: LoadE2eResult) {
       { fromS: 0, toS: t.stepAtS, label: `upstream delay ${phaseLabel(BASE_DELAY_MS)}` },
       { fromS: t.stepAtS, toS: t.durationS, label: `upstream delay ${phaseLabel(SLOW_DELAY_MS)}` },
     ],
-    clientPerSecond: t.seconds.filter((s) => s.s < t.durationS).map((s) => ({ tS: s.s + 0.5, p50: s.client.p50, p99: s.client.p99 })),
-    clientWindow: t.readings.filter((x) => x.clientWindow.count > 0).map((x) => ({ tS: x.tS, p50: x.clientWindow.p50, p99: x.clientWindow.p99 })),
+    clientPerSecond: t.seconds
+      .filter((s) => s.s < t.durationS)
+      .map((s) => ({ tS: s.s + 0.5, p50: s.client.p50, p99: s.client.p99 })),
+    clientWindow: t.readings
+      .filter((x) => x.clientWindow.count > 0)
+      .map((x) => ({ tS: x.tS, p50: x.clientWindow.p50, p99: x.clientWindow.p99 })),
     exporter: ok.map((x) => ({ tS: x.tS, p50: x.exporter!.p50, p99: x.exporter!.p99 })),
     footer: [
       "Client: autocannon's response time per request (request written to response complete), nearest-rank percentiles. Exporter: the upstream latency the plugin",
@@ -576,7 +633,11 @@ function plotData(t: LatencyTracking, r: LoadE2eResult) {
  * The markdown section; also writes the figure to `plotPath` (SVG) and links it relative to `markdownDir`
  * (default: the figure's directory, i.e. RESULTS.md beside it).
  */
-export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_PATH, markdownDir: string = dirname(plotPath)): string {
+export function renderLoadE2e(
+  r: LoadE2eResult,
+  plotPath: string = DEFAULT_PLOT_PATH,
+  markdownDir: string = dirname(plotPath),
+): string {
   const t = r.tracking;
   writeLatencyPlot(plotPath, plotData(t, r));
   const link = relative(markdownDir, plotPath).split("\\").join("/");
@@ -585,7 +646,10 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
     r.mode === "local"
       ? "the local stack on loopback: the gateway standing in for Kong's data plane, the echo upstream and Kong's side of the plugin protocol in one child process, the real `kong-js-pluginserver` running upstream-latency (global) and the real latency-exporter in their own processes, autocannon in the benchmark's process"
       : `a real Kong at ${t.url}, its latency-exporter at ${t.metricsUrl}`;
-  out.push(`Against ${where}. ${r.quick ? "Quick" : "Full"} run of ${fmt(r.runSeconds / 60, 1)} min on ${r.machine}, ${r.startedAt}. Absolute figures are from this machine; the comparisons are ratios within the same run.`, "");
+  out.push(
+    `Against ${where}. ${r.quick ? "Quick" : "Full"} run of ${fmt(r.runSeconds / 60, 1)} min on ${r.machine}, ${r.startedAt}. Absolute figures are from this machine; the comparisons are ratios within the same run.`,
+    "",
+  );
 
   // Throughput.
   out.push("### Gateway throughput with the plugin vs without", "");
@@ -600,13 +664,18 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
     const P = of("plugin");
     const N = of("no-plugin");
     const mrps = (xs: ThroughputRun[]) => median(xs.map((x) => x.rps));
-    const cpuKey = (xs: ThroughputRun[], k: keyof ThroughputRun["cpuMsPer1k"]) => median(xs.map((x) => x.cpuMsPer1k[k]));
-    const stackCpuOf = (xs: ThroughputRun[]) => cpuKey(xs, "gateway") + cpuKey(xs, "pluginServer") + cpuKey(xs, "exporter");
+    const cpuKey = (xs: ThroughputRun[], k: keyof ThroughputRun["cpuMsPer1k"]) =>
+      median(xs.map((x) => x.cpuMsPer1k[k]));
+    const stackCpuOf = (xs: ThroughputRun[]) =>
+      cpuKey(xs, "gateway") + cpuKey(xs, "pluginServer") + cpuKey(xs, "exporter");
     const rp = mrps(P);
     const rn = mrps(N);
     const paired = Array.from({ length: th.rounds }, (_, k) => {
       const inRound = th.runs.filter((x) => x.round === k);
-      return (inRound.find((x) => x.variant === "plugin")?.rps ?? NaN) / (inRound.find((x) => x.variant === "no-plugin")?.rps ?? NaN);
+      return (
+        (inRound.find((x) => x.variant === "plugin")?.rps ?? NaN) /
+        (inRound.find((x) => x.variant === "no-plugin")?.rps ?? NaN)
+      );
     });
     const sustained = (xs: ThroughputRun[]) => median(xs.map((x) => x.requests / (x.durationS + x.backlogS)));
     out.push(
@@ -645,7 +714,7 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
     ...t.phases.map((p) => {
       const rd = p.reading;
       const e = rd?.exporter;
-      return `| ${fmt(p.fromS, 0)}–${fmt(p.toS, 0)} s: ${p.label} | ${pair(p.client)} | ${pair(p.kong, 0)} | ${e ? `${pair(e, 0)} (t=${fmt(rd!.tS, 1)} s, window from ${fmt(rd!.windowFromS, 1)} s${p.windowInPhase ? "" : p.fromS === 0 ? ", so before the load too" : ", so the previous phase too"})` : "–"} | ${rd ? pair(rd.clientWindow) : "–"} | ${e ? `${ratio(e.p50, rd!.clientWindow.p50)} / ${ratio(e.p99, rd!.clientWindow.p99)}` : "–"} | ${e && rd!.kongWindow.count ? `${ratio(e.p50, rd!.kongWindow.p50)} / ${ratio(e.p99, rd!.kongWindow.p99)}` : "–"} |`;
+      return `| ${fmt(p.fromS, 0)}–${fmt(p.toS, 0)} s: ${p.label} | ${pair(p.client)} | ${pair(p.kong, 0)} | ${e ? `${pair(e, 0)} (t=${fmt(rd.tS, 1)} s, window from ${fmt(rd.windowFromS, 1)} s${p.windowInPhase ? "" : p.fromS === 0 ? ", so before the load too" : ", so the previous phase too"})` : "–"} | ${rd ? pair(rd.clientWindow) : "–"} | ${e ? `${ratio(e.p50, rd.clientWindow.p50)} / ${ratio(e.p99, rd.clientWindow.p99)}` : "–"} | ${e && rd.kongWindow.count ? `${ratio(e.p50, rd.kongWindow.p50)} / ${ratio(e.p99, rd.kongWindow.p99)}` : "–"} |`;
     }),
     "",
   );
@@ -653,14 +722,22 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
   // The readings whose window lies inside one phase (a second past its start: the plugin ships every second):
   // steady state, where the exporter and the client see the same requests. Across the step, the plot shows them.
   const steady = t.readings.filter(
-    (x) => x.exporter && x.exporter.count > 0 && x.clientWindow.count > 0 && t.phases.some((p) => x.windowFromS >= p.fromS + 1 && x.tS <= p.toS + 0.5),
+    (x) =>
+      x.exporter &&
+      x.exporter.count > 0 &&
+      x.clientWindow.count > 0 &&
+      t.phases.some((p) => x.windowFromS >= p.fromS + 1 && x.tS <= p.toS + 0.5),
   );
-  const ratios = (k: "p50" | "p99", of: "clientWindow" | "kongWindow") => steady.filter((x) => x[of].count > 0).map((x) => x.exporter![k] / x[of][k]);
-  const range = (xs: number[]) => (xs.length ? `median ${fmt(median(xs), 3)} (${fmt(Math.min(...xs), 3)} to ${fmt(Math.max(...xs), 3)})` : "–");
+  const ratios = (k: "p50" | "p99", of: "clientWindow" | "kongWindow") =>
+    steady.filter((x) => x[of].count > 0).map((x) => x.exporter![k] / x[of][k]);
+  const range = (xs: number[]) =>
+    xs.length ? `median ${fmt(median(xs), 3)} (${fmt(Math.min(...xs), 3)} to ${fmt(Math.max(...xs), 3)})` : "–";
   const tot = t.exporterTotals;
   const lines: string[] = [];
   if (steady.length) {
-    lines.push(`- Over the ${steady.length} readings whose window lies inside one phase: exporter ÷ client over the same window, p50 ${range(ratios("p50", "clientWindow"))}, p99 ${range(ratios("p99", "clientWindow"))}.`);
+    lines.push(
+      `- Over the ${steady.length} readings whose window lies inside one phase: exporter ÷ client over the same window, p50 ${range(ratios("p50", "clientWindow"))}, p99 ${range(ratios("p99", "clientWindow"))}.`,
+    );
     if (t.kong.count) {
       const k50 = ratios("p50", "kongWindow");
       const k99 = ratios("p99", "kongWindow");
@@ -670,10 +747,14 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
       );
     }
   } else {
-    lines.push(`- No reading's window lies inside one phase (the exporter's window is ${t.windowS} s, a phase ${fmt(t.stepAtS, 0)} s): compare over the plot.`);
+    lines.push(
+      `- No reading's window lies inside one phase (the exporter's window is ${t.windowS} s, a phase ${fmt(t.stepAtS, 0)} s): compare over the plot.`,
+    );
   }
   if (t.overheadMs) {
-    lines.push(`- Client minus X-Kong-Upstream-Latency, request by request (the gateway's own time plus the client's): p50 ${ms(t.overheadMs.p50)} ms, p99 ${ms(t.overheadMs.p99)} ms; client ≥ exporter, as expected.`);
+    lines.push(
+      `- Client minus X-Kong-Upstream-Latency, request by request (the gateway's own time plus the client's): p50 ${ms(t.overheadMs.p50)} ms, p99 ${ms(t.overheadMs.p99)} ms; client ≥ exporter, as expected.`,
+    );
   }
   if ("error" in tot) {
     lines.push(`- The exporter's /metrics could not be read: ${tot.error}.`);
@@ -681,15 +762,20 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
     const exact = t.kongSumMs !== undefined && tot.count === t.kong.count && tot.sum === t.kongSumMs;
     lines.push(
       `- Whole run, from /metrics: \`kong_upstream_latency_ms_count\` grew by ${int(tot.count)} for ${int(t.client.count)} 2xx responses${t.non2xx ? ` (+${t.non2xx} non-2xx)` : ""}; average ${ms(tot.sum / tot.count, 2)} ms (\`_sum\`/\`_count\`) vs the client's ${ms(t.client.avg, 2)} ms = ${ratio(tot.sum / tot.count, t.client.avg)}${
-        t.kongSumMs !== undefined ? `; \`_sum\` ${int(tot.sum)} ms vs the sum of X-Kong-Upstream-Latency ${int(t.kongSumMs)} ms: ${exact ? "exact" : "differ"}${r.mode === "local" ? ` (every request counted exactly once: ${met(exact)})` : " (other traffic to the same Service counts too)"}` : ""
+        t.kongSumMs !== undefined
+          ? `; \`_sum\` ${int(tot.sum)} ms vs the sum of X-Kong-Upstream-Latency ${int(t.kongSumMs)} ms: ${exact ? "exact" : "differ"}${r.mode === "local" ? ` (every request counted exactly once: ${met(exact)})` : " (other traffic to the same Service counts too)"}`
+          : ""
       }.`,
     );
   }
   if (!t.readings.some((x) => x.exporter && x.exporter.count > 0)) {
-    lines.push(`- **The exporter reported no request for ${t.namespace}/${t.service}**: check \`--namespace\` and \`--service\` (the Kubernetes Service behind \`${r.mode === "local" ? "/echo" : t.url}\`) and that the plugin is enabled on its route.`);
+    lines.push(
+      `- **The exporter reported no request for ${t.namespace}/${t.service}**: check \`--namespace\` and \`--service\` (the Kubernetes Service behind \`${r.mode === "local" ? "/echo" : t.url}\`) and that the plugin is enabled on its route.`,
+    );
   }
   const errs = t.readings.filter((x) => x.error);
-  if (errs.length) lines.push(`- ${errs.length} readings of /v1/latency failed, the last: ${errs[errs.length - 1]!.error}.`);
+  if (errs.length)
+    lines.push(`- ${errs.length} readings of /v1/latency failed, the last: ${errs[errs.length - 1].error}.`);
   out.push(...lines, "");
   return out.join("\n");
 }
@@ -699,7 +785,9 @@ export function renderLoadE2e(r: LoadE2eResult, plotPath: string = DEFAULT_PLOT_
 
 async function main(): Promise<void> {
   const o = new Command("load-e2e")
-    .description("End to end under load with autocannon: the local stack by default, or a real Kong (--target with --metrics). Writes the markdown section to stdout and the figure to --plot.")
+    .description(
+      "End to end under load with autocannon: the local stack by default, or a real Kong (--target with --metrics). Writes the markdown section to stdout and the figure to --plot.",
+    )
     .option("--quick", "30 s of latency tracking and 2 rounds of 10 s throughput runs (about 1.5 min)", false)
     .option("--target <url>", "a Kong proxy URL, e.g. http://127.0.0.1:8000 (default: the local stack on loopback)")
     .option("--metrics <url>", "the latency-exporter's metrics URL, e.g. http://127.0.0.1:9542 (with --target)")
@@ -710,7 +798,16 @@ async function main(): Promise<void> {
     .option("--json <file>", "also write the raw result as JSON")
     .allowExcessArguments(false)
     .parse()
-    .opts<{ quick: boolean; target?: string; metrics?: string; path: string; namespace: string; service: string; plot: string; json?: string }>();
+    .opts<{
+      quick: boolean;
+      target?: string;
+      metrics?: string;
+      path: string;
+      namespace: string;
+      service: string;
+      plot: string;
+      json?: string;
+    }>();
   let result: LoadE2eResult;
   try {
     result = await runLoadE2e(o);

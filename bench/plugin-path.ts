@@ -2,7 +2,15 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixturePluginDir, KongEmulator, makeLogContext, makeService, PluginServer, type LogContext, type PluginEntity } from "../devstack/kong";
+import {
+  fixturePluginDir,
+  KongEmulator,
+  makeLogContext,
+  makeService,
+  PluginServer,
+  type LogContext,
+  type PluginEntity,
+} from "../devstack/kong";
 import { PRODUCT_PLUGIN_DIR } from "../devstack/process/plugin-stack";
 import { HEAP_PROBE } from "../devstack/process/child-probe";
 import { cpuSeconds } from "../devstack/process/proc-stats";
@@ -24,7 +32,13 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  { key: "floor", label: "floor: one `kong.nginx.get_ctx` per event", pluginsDir: fixturePluginDir("floor"), pluginName: "floor", entity: () => ({ id: randomUUID() }) },
+  {
+    key: "floor",
+    label: "floor: one `kong.nginx.get_ctx` per event",
+    pluginsDir: fixturePluginDir("floor"),
+    pluginName: "floor",
+    entity: () => ({ id: randomUUID() }),
+  },
   {
     key: "serialize",
     label: "serialize: `JSON.parse(kong.log.serialize())` per event",
@@ -51,7 +65,11 @@ const VARIANTS: Variant[] = [
     label: "upstream-latency with request+kong latencies (`serialize`)",
     pluginsDir: PRODUCT_PLUGIN_DIR,
     pluginName: "upstream-latency",
-    entity: (url) => ({ id: randomUUID(), routeId: randomUUID(), config: { exporter_url: url, latencies: ["upstream", "request", "kong"] } }),
+    entity: (url) => ({
+      id: randomUUID(),
+      routeId: randomUUID(),
+      config: { exporter_url: url, latencies: ["upstream", "request", "kong"] },
+    }),
   },
 ];
 
@@ -60,18 +78,32 @@ const WORKERS = 2;
 
 function contexts(): LogContext[] {
   const svc = makeService({ name: "default.echo.80" });
-  return Array.from({ length: 64 }, (_, i) => makeLogContext({ service: svc, proxyMs: 20 + ((i * 37) % 400), kongMs: 1 + (i % 5), requestMs: 30 + ((i * 37) % 400) }));
+  return Array.from({ length: 64 }, (_, i) =>
+    makeLogContext({
+      service: svc,
+      proxyMs: 20 + ((i * 37) % 400),
+      kongMs: 1 + (i % 5),
+      requestMs: 30 + ((i * 37) % 400),
+    }),
+  );
 }
 
 /** Runs `count` log events with CONCURRENCY in flight; bounded by count and by `deadlineMs`. */
-async function drive(kong: KongEmulator, pluginId: string, ctxs: LogContext[], count: number, deadlineMs: number, onDone?: (n: number) => void): Promise<number> {
+async function drive(
+  kong: KongEmulator,
+  pluginId: string,
+  ctxs: LogContext[],
+  count: number,
+  deadlineMs: number,
+  onDone?: (n: number) => void,
+): Promise<number> {
   let next = 0;
   let done = 0;
   const deadline = Date.now() + deadlineMs;
   const lane = async (lane: number) => {
     while (next < count && Date.now() < deadline) {
       const i = next++;
-      await kong.log(lane % WORKERS, pluginId, ctxs[i % ctxs.length]!);
+      await kong.log(lane % WORKERS, pluginId, ctxs[i % ctxs.length]);
       done++;
       if (onDone && done % 1000 === 0) onDone(done);
     }
@@ -80,7 +112,12 @@ async function drive(kong: KongEmulator, pluginId: string, ctxs: LogContext[], c
   return done;
 }
 
-async function withServer<T>(v: Variant, env: Record<string, string>, fn: (kong: KongEmulator, server: PluginServer, pluginId: string) => Promise<T>, exporterUrl: string): Promise<T> {
+async function withServer<T>(
+  v: Variant,
+  env: Record<string, string>,
+  fn: (kong: KongEmulator, server: PluginServer, pluginId: string) => Promise<T>,
+  exporterUrl: string,
+): Promise<T> {
   const server = await PluginServer.start({ pluginsDir: v.pluginsDir, env });
   const kong = new KongEmulator({ socketPath: server.socketPath, pluginName: v.pluginName, workers: WORKERS });
   try {
@@ -88,7 +125,7 @@ async function withServer<T>(v: Variant, env: Record<string, string>, fn: (kong:
     kong.configurePlugin(entity);
     return await fn(kong, server, entity.id);
   } finally {
-    await kong.close();
+    kong.close();
     await server.stop();
   }
 }
@@ -112,19 +149,24 @@ export async function runPluginPath(opts: { quick: boolean; exporterUrl: string 
     // Each round starts with a different variant, so that drift in the machine's load favours none.
     for (let k = 0; k < VARIANTS.length; k++) {
       const i = (k + r) % VARIANTS.length;
-      const v = VARIANTS[i]!;
-      await withServer(v, {}, async (kong, server, id) => {
-        // Warm up past the first shipments (flush interval 1 s), whose one-time costs (JIT of the HTTP
-        // client, first connection) would otherwise land in a short measurement window.
-        await drive(kong, id, ctxs, 100_000, 2_500);
-        const cpu0 = cpuSeconds(server.pid!);
-        const t0 = process.hrtime.bigint();
-        const n = await drive(kong, id, ctxs, perRound, 120_000, (d) => bar.update(base + d));
-        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-        const cpu = cpuSeconds(server.pid!) - cpu0;
-        results[i]!.eps.push(n / secs);
-        results[i]!.epcs.push(n / Math.max(cpu, 0.01));
-      }, opts.exporterUrl);
+      const v = VARIANTS[i];
+      await withServer(
+        v,
+        {},
+        async (kong, server, id) => {
+          // Warm up past the first shipments (flush interval 1 s), whose one-time costs (JIT of the HTTP
+          // client, first connection) would otherwise land in a short measurement window.
+          await drive(kong, id, ctxs, 100_000, 2_500);
+          const cpu0 = cpuSeconds(server.pid!);
+          const t0 = process.hrtime.bigint();
+          const n = await drive(kong, id, ctxs, perRound, 120_000, (d) => bar.update(base + d));
+          const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+          const cpu = cpuSeconds(server.pid!) - cpu0;
+          results[i].eps.push(n / secs);
+          results[i].epcs.push(n / Math.max(cpu, 0.01));
+        },
+        opts.exporterUrl,
+      );
       base += perRound;
       bar.update(base);
     }
@@ -136,27 +178,43 @@ export async function runPluginPath(opts: { quick: boolean; exporterUrl: string 
   const heapBar = progress("plugin path: heap over events", heapEvents);
   const marks: { t: number; events: number }[] = [];
   const route = VARIANTS.find((v) => v.key === "route")!;
-  const env = { NODE_OPTIONS: `--expose-gc --require ${HEAP_PROBE}`, HEAP_PROBE_FILE: file, HEAP_PROBE_EVERY_MS: "500" };
-  await withServer(route, env, async (kong, _server, id) => {
-    await drive(kong, id, ctxs, heapEvents, 600_000, (d) => {
-      heapBar.update(d);
-      marks.push({ t: Date.now(), events: d });
-    });
-  }, opts.exporterUrl);
+  const env = {
+    NODE_OPTIONS: `--expose-gc --require ${HEAP_PROBE}`,
+    HEAP_PROBE_FILE: file,
+    HEAP_PROBE_EVERY_MS: "500",
+  };
+  await withServer(
+    route,
+    env,
+    async (kong, _server, id) => {
+      await drive(kong, id, ctxs, heapEvents, 600_000, (d) => {
+        heapBar.update(d);
+        marks.push({ t: Date.now(), events: d });
+      });
+    },
+    opts.exporterUrl,
+  );
   heapBar.stop();
-  const raw = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { t: number; heapUsed: number; rss: number });
+  const raw = readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { t: number; heapUsed: number; rss: number });
   rmSync(dir, { recursive: true, force: true });
-  const samples = raw.map((s) => ({ events: [...marks].reverse().find((m) => m.t <= s.t)?.events ?? 0, heapUsed: s.heapUsed, rss: s.rss }));
+  const samples = raw.map((s) => ({
+    events: [...marks].reverse().find((m) => m.t <= s.t)?.events ?? 0,
+    heapUsed: s.heapUsed,
+    rss: s.rss,
+  }));
   return { rounds, eventsPerRound: perRound, variants: results, heap: { events: heapEvents, samples } };
 }
 
 export function renderPluginPath(r: PluginPathResult): string {
   const m = Object.fromEntries(r.variants.map((v) => [v.key, { eps: median(v.eps), epcs: median(v.epcs) }]));
-  const floor = m.floor!;
-  const ser = m.serialize!;
-  const ours = m.route!;
+  const floor = m.floor;
+  const ser = m.serialize;
+  const ours = m.route;
   const rows = r.variants.map((v) => {
-    const x = m[v.key]!;
+    const x = m[v.key];
     return `| ${v.label} | ${fmt(x.eps, 0)} | ${fmt(x.eps / floor.eps)} | ${fmt(x.eps / ser.eps)} | ${fmt(x.epcs, 0)} | ${fmt(x.epcs / floor.epcs)} | ${fmt(x.epcs / ser.epcs)} |`;
   });
   const after = r.heap.samples.filter((s) => s.events >= r.heap.events * 0.1);

@@ -26,7 +26,9 @@ async function main(): Promise<void> {
 
   // Checked first, so that a missing Prometheus fails the run before minutes of other benchmarks.
   if (!findPrometheus()) {
-    throw new Error("prometheus is not on PATH: the accuracy and freshness benchmarks need the real Prometheus (apt-get install -y --no-install-recommends prometheus)");
+    throw new Error(
+      "prometheus is not on PATH: the accuracy and freshness benchmarks need the real Prometheus (apt-get install -y --no-install-recommends prometheus)",
+    );
   }
   const started = new Date();
   let pluginPath, sidecarScale, accuracy, freshness, loadE2e, soak;

@@ -16,7 +16,16 @@ import { type ExporterProcess } from "../devstack/process/exporter-process";
 import { normal, pareto, rng } from "../devstack/random";
 import { INGEST_PATH, WIRE_VERSION, type IngestPayload, type ServiceRef } from "../wire/payload";
 import { validatePayload } from "../wire/validate";
-import { peakRssBytes, preloadOptions, probeHeap, SIGNAL_PROBE, startExporterWithEnv, startProfile, stopProfile, type HeapProbeSample } from "../devstack/process/child-probe";
+import {
+  peakRssBytes,
+  preloadOptions,
+  probeHeap,
+  SIGNAL_PROBE,
+  startExporterWithEnv,
+  startProfile,
+  stopProfile,
+  type HeapProbeSample,
+} from "../devstack/process/child-probe";
 import { cpuSeconds, rssBytes } from "../devstack/process/proc-stats";
 import { summarizeProfile, type ProfileEntry } from "./support/profile-summary";
 import { progress } from "./support/progress";
@@ -50,7 +59,12 @@ function serviceRef(i: number): ServiceRef {
   const ns = `team-${String(i % 100).padStart(2, "0")}`;
   const name = `svc-${String(i).padStart(5, "0")}`;
   const id = `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
-  return { id, name: `${ns}.${name}.80`, host: `${name}.${ns}.80.svc`, tags: [`k8s-name:${name}`, `k8s-namespace:${ns}`, "k8s-kind:Service", `k8s-uid:${id}`, "k8s-version:v1"] };
+  return {
+    id,
+    name: `${ns}.${name}.80`,
+    host: `${name}.${ns}.80.svc`,
+    tags: [`k8s-name:${name}`, `k8s-namespace:${ns}`, "k8s-kind:Service", `k8s-uid:${id}`, "k8s-version:v1"],
+  };
 }
 
 /**
@@ -93,7 +107,13 @@ interface Inputs {
 
 function buildInputs(services: number, rounds: number, onService: (n: number) => void): Inputs {
   const registry = new Registry();
-  const hist = new PromHistogram({ name: FAMILIES.upstream.name, help: FAMILIES.upstream.help, labelNames: [...LABEL_NAMES], buckets: KONG_BUCKETS, registers: [registry] });
+  const hist = new PromHistogram({
+    name: FAMILIES.upstream.name,
+    help: FAMILIES.upstream.help,
+    labelNames: [...LABEL_NAMES],
+    buckets: KONG_BUCKETS,
+    registers: [registry],
+  });
   const refs = Array.from({ length: services }, (_, i) => serviceRef(i));
   const children = refs.map((r) => hist.labels(serviceLabels(r)));
   const recorder = new Recorder(SERVICES_PER_PAYLOAD);
@@ -110,14 +130,14 @@ function buildInputs(services: number, rounds: number, onService: (n: number) =>
         if (sparse) {
           sparseObs += values.length;
           for (const v of values) {
-            recorder.record(refs[i]!, "upstream", v);
-            children[i]!.observe(v);
+            recorder.record(refs[i], "upstream", v);
+            children[i].observe(v);
           }
           continue;
         }
-        const child = children[i]!;
+        const child = children[i];
         for (const v of values) {
-          recorder.record(refs[i]!, "upstream", v);
+          recorder.record(refs[i], "upstream", v);
           child.observe(v);
         }
         obs += values.length;
@@ -138,7 +158,7 @@ function buildInputs(services: number, rounds: number, onService: (n: number) =>
   }
   return {
     bodies: bodies.slice(0, rounds),
-    sparse: bodies[rounds]!,
+    sparse: bodies[rounds],
     observations: obs,
     distinctPerServiceRound: distinct / (services * rounds),
     observationsPerServiceRound: obs / (services * rounds),
@@ -156,21 +176,24 @@ function buildInputs(services: number, rounds: number, onService: (n: number) =>
  */
 function readTimer(file: string, c: ScaleCase): void {
   if (!existsSync(file)) return;
-  const lines = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, number> & { kind: string });
+  const lines = readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, number> & { kind: string });
   const metrics = lines.filter((l) => l.kind === "metrics");
   const ingests = lines.filter((l) => l.kind === "ingest");
   for (let r = 0; r < c.rounds; r++) {
     const m = metrics[2 * r];
     if (!m) break;
-    c.inside.render.totalMs.push(m.totalMs!);
-    c.inside.render.histMs.push(m.histMs!);
-    c.inside.render.pctMs.push(m.pctMs!);
-    c.inside.render.gcMs.push(m.gcMs!);
+    c.inside.render.totalMs.push(m.totalMs);
+    c.inside.render.histMs.push(m.histMs);
+    c.inside.render.pctMs.push(m.pctMs);
+    c.inside.render.gcMs.push(m.gcMs);
   }
   const add = (into: InsideIngest, l: Record<string, number>) => {
-    into.ingestMs.push(l.ingestMs!);
-    into.validateMs.push(l.validateMs!);
-    into.applyMs.push(l.applyMs!);
+    into.ingestMs.push(l.ingestMs);
+    into.validateMs.push(l.validateMs);
+    into.applyMs.push(l.applyMs);
   };
   const perRound = c.payloadsPerRound;
   ingests.slice(perRound, perRound * c.rounds).forEach((l) => add(c.inside.ingest, l));
@@ -186,9 +209,16 @@ async function healthz(base: string): Promise<number> {
 
 async function post(url: string, body: Buffer): Promise<number> {
   const t0 = performance.now();
-  const res = await request(url, { method: "POST", body, headers: { "content-type": "application/json" }, headersTimeout: HTTP_TIMEOUT_MS, bodyTimeout: HTTP_TIMEOUT_MS });
+  const res = await request(url, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json" },
+    headersTimeout: HTTP_TIMEOUT_MS,
+    bodyTimeout: HTTP_TIMEOUT_MS,
+  });
   const text = await res.body.text();
-  if (res.statusCode !== 200 || !text.includes('"applied"')) throw new Error(`ingest: HTTP ${res.statusCode}: ${text.slice(0, 500)}`);
+  if (res.statusCode !== 200 || !text.includes('"applied"'))
+    throw new Error(`ingest: HTTP ${res.statusCode}: ${text.slice(0, 500)}`);
   return performance.now() - t0;
 }
 
@@ -256,7 +286,14 @@ export interface ScaleCase {
   };
   prom: { ms: number[]; bytes: number };
   check: { series: number; count: number; expected: number; overflow: number };
-  memory: { rssAfterIngest: number; rssAfterRender: number; peakRss: number; heapAfterIngest: HeapProbeSample | undefined; heapAfterRender: HeapProbeSample | undefined; rssByRound: number[] };
+  memory: {
+    rssAfterIngest: number;
+    rssAfterRender: number;
+    peakRss: number;
+    heapAfterIngest: HeapProbeSample | undefined;
+    heapAfterRender: HeapProbeSample | undefined;
+    rssByRound: number[];
+  };
   profile?: { totalMs: number; entries: ProfileEntry[] };
   /** Wall seconds of this case's phases: building the inputs, the sidecar run, the in-process comparison. */
   phaseSeconds: { inputs: number; sidecar: number; inProcess: number };
@@ -279,17 +316,24 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
   const probeFile = join(dir, "probe.jsonl");
   const profileFile = join(dir, "sidecar.cpuprofile");
   const timerFile = join(dir, "timer.jsonl");
-  const env: Record<string, string> = { NODE_OPTIONS: preloadOptions(SIGNAL_PROBE, SIDECAR_TIMER), SIGNAL_PROBE_FILE: probeFile, SIDECAR_TIMER_FILE: timerFile };
+  const env: Record<string, string> = {
+    NODE_OPTIONS: preloadOptions(SIGNAL_PROBE, SIDECAR_TIMER),
+    SIGNAL_PROBE_FILE: probeFile,
+    SIDECAR_TIMER_FILE: timerFile,
+  };
   if (opts.profile) env.SIGNAL_PROBE_PROFILE = profileFile;
   const tSidecar = Date.now();
-  const exporter: ExporterProcess = await startExporterWithEnv(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"], env);
+  const exporter: ExporterProcess = await startExporterWithEnv(
+    ["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"],
+    env,
+  );
   const pid = exporter.child.pid!;
   const ingestUrl = `${exporter.ingestUrl}${INGEST_PATH}`;
   const metricsUrl = `${exporter.metricsUrl}/metrics`;
   const c: ScaleCase = {
     services,
     rounds,
-    payloadsPerRound: inputs.bodies[0]!.length,
+    payloadsPerRound: inputs.bodies[0].length,
     payloadBytes: median(inputs.bodies.flat().map((b) => b.length)),
     distinctPerServiceRound: inputs.distinctPerServiceRound,
     observationsPerServiceRound: inputs.observationsPerServiceRound,
@@ -311,7 +355,14 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
     },
     prom: { ms: [], bytes: 0 },
     check: { series: 0, count: 0, expected: inputs.totalCount, overflow: NaN },
-    memory: { rssAfterIngest: 0, rssAfterRender: 0, peakRss: 0, heapAfterIngest: undefined, heapAfterRender: undefined, rssByRound: [] },
+    memory: {
+      rssAfterIngest: 0,
+      rssAfterRender: 0,
+      peakRss: 0,
+      heapAfterIngest: undefined,
+      heapAfterRender: undefined,
+      rssByRound: [],
+    },
     phaseSeconds: { inputs: (tSidecar - tStart) / 1000, sidecar: 0, inProcess: 0 },
   };
   const roundTimes: number[] = [];
@@ -324,9 +375,9 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
       if (wait > 0) await sleep(wait);
       roundTimes.push(Date.now());
       const cpu0 = cpuSeconds(pid);
-      for (const body of inputs.bodies[r]!) (r === 0 ? c.ingestFirstMs : c.ingestMs).push(await post(ingestUrl, body));
+      for (const body of inputs.bodies[r]) (r === 0 ? c.ingestFirstMs : c.ingestMs).push(await post(ingestUrl, body));
       const cpu1 = cpuSeconds(pid);
-      if (r > 0) c.ingestCpuMs.push(((cpu1 - cpu0) * 1000) / inputs.bodies[r]!.length);
+      if (r > 0) c.ingestCpuMs.push(((cpu1 - cpu0) * 1000) / inputs.bodies[r].length);
       if (r === rounds - 1) {
         c.memory.rssAfterIngest = rssBytes(pid);
         if (!opts.profile) c.memory.heapAfterIngest = await probeHeap(pid, probeFile);
@@ -372,7 +423,13 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
   c.phaseSeconds.sidecar = (tInProcess - tSidecar) / 1000;
   // The same rounds at the same (recorded) times in this process, through the sidecar's Store and renderers,
   // phase by phase; then prom-client's registry, interleaved with our histogram render.
-  const store = new Store({ boundaries: KONG_BUCKETS, mapping: undefined, windowMs: 60_000, maxSeries: 10_000, idleMs: 15 * 60_000 });
+  const store = new Store({
+    boundaries: KONG_BUCKETS,
+    mapping: undefined,
+    windowMs: 60_000,
+    maxSeries: 10_000,
+    idleMs: 15 * 60_000,
+  });
   const name = FAMILIES.upstream.name;
   const p = percentileFamily("upstream", store.windowMs);
   const histogram = new HistogramText(name, FAMILIES.upstream.help, KONG_BUCKETS);
@@ -386,8 +443,8 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
   };
   const ip = c.inProcess;
   for (let r = 0; r < rounds; r++) {
-    const now = roundTimes[r]!;
-    for (const body of inputs.bodies[r]!) store.apply(validatePayload(JSON.parse(body.toString("utf8"))), now);
+    const now = roundTimes[r];
+    for (const body of inputs.bodies[r]) store.apply(validatePayload(JSON.parse(body.toString("utf8"))), now);
     const percentiles = (out: ChunkWriter, s: Series) => renderPercentileSeries(out, summary, s, now);
     timed(ip.percentileColdMs, () => renderFamily(summary.header, series(), percentiles));
     timed(ip.percentileWarmMs, () => renderFamily(summary.header, series(), percentiles));
@@ -421,7 +478,11 @@ function renderFamily(header: Buffer, series: Iterable<Series>, write: (out: Chu
   out.finish();
 }
 
-export async function runSidecarScale(opts: { quick: boolean; profile?: boolean; sizes?: number[] }): Promise<SidecarScaleResult> {
+export async function runSidecarScale(opts: {
+  quick: boolean;
+  profile?: boolean;
+  sizes?: number[];
+}): Promise<SidecarScaleResult> {
   const rounds = opts.quick ? 5 : 7;
   const cases: ScaleCase[] = [];
   for (const n of opts.sizes ?? [1_000, 10_000]) {
@@ -493,15 +554,19 @@ export function renderSidecarScale(r: SidecarScaleResult): string {
     ];
   });
   const mem = r.cases.map((c) => {
-    const h = (s: HeapProbeSample | undefined) => (s ? `${mb(s.heapUsed)} / ${mb(s.heapTotal)} / ${mb(s.arrayBuffers)}` : "n/a");
+    const h = (s: HeapProbeSample | undefined) =>
+      s ? `${mb(s.heapUsed)} / ${mb(s.heapTotal)} / ${mb(s.arrayBuffers)}` : "n/a";
     return `| ${n(c.services)} | ${mb(c.memory.rssAfterIngest)} | ${h(c.memory.heapAfterIngest)} | ${mb(c.memory.rssAfterRender)} | ${h(c.memory.heapAfterRender)} | ${mb(c.memory.peakRss)} | ${c.memory.rssByRound.map(mb).join(", ")} |`;
   });
-  const checks = r.cases.map((c) => `${n(c.services)} services: ${n(c.check.series)} series, \`_count\` total ${n(c.check.count)} of ${n(c.check.expected)} observations sent, ${c.check.overflow} overflow events`);
+  const checks = r.cases.map(
+    (c) =>
+      `${n(c.services)} services: ${n(c.check.series)} series, \`_count\` total ${n(c.check.count)} of ${n(c.check.expected)} observations sent, ${c.check.overflow} overflow events`,
+  );
   const big = r.cases.find((c) => c.services === RSS_TARGET_SERVICES);
   const ratio = big ? median(big.renderColdMs) / median(big.prom.ms) : NaN;
   const rss = big ? Math.max(big.memory.rssAfterIngest, big.memory.rssAfterRender) : NaN;
   const peak = big ? big.memory.peakRss : NaN;
-  const c0 = r.cases[0]!;
+  const c0 = r.cases[0];
   const profiles = r.cases.filter((c) => c.profile);
   return [
     "## Sidecar at 1k and 10k services",
@@ -528,7 +593,7 @@ export function renderSidecarScale(r: SidecarScaleResult): string {
     "|---:|---|---|---:|---:|---:|---:|---:|---|",
     ...ingest.flat(),
     "",
-    "Memory of the sidecar: RSS from /proc; from inside the process after a forced full GC (signal-probe preload), the heap used, the heap V8 keeps committed, and array buffers (the window's closed slots are typed arrays, outside the heap); \"after ingest\" is right after the last round's payloads, \"after render\" after the scrapes that followed; peak is the kernel's high-water mark (VmHWM).",
+    'Memory of the sidecar: RSS from /proc; from inside the process after a forced full GC (signal-probe preload), the heap used, the heap V8 keeps committed, and array buffers (the window\'s closed slots are typed arrays, outside the heap); "after ingest" is right after the last round\'s payloads, "after render" after the scrapes that followed; peak is the kernel\'s high-water mark (VmHWM).',
     "",
     "| services | RSS after ingest (MB) | heap used / committed / array buffers (MB) | RSS after render (MB) | heap used / committed / array buffers (MB) | peak RSS (MB) | RSS after each round's scrapes (MB) |",
     "|---:|---:|---:|---:|---:|---:|---|",
@@ -546,7 +611,9 @@ export function renderSidecarScale(r: SidecarScaleResult): string {
       "",
       "| function | self ms | share |",
       "|---|---:|---:|",
-      ...c.profile!.entries.map((e) => `| \`${e.name.replace(/\|/g, "\\|")}\` | ${fmt(e.selfMs, 0)} | ${fmt(e.share * 100, 1)}% |`),
+      ...c.profile!.entries.map(
+        (e) => `| \`${e.name.replace(/\|/g, "\\|")}\` | ${fmt(e.selfMs, 0)} | ${fmt(e.share * 100, 1)}% |`,
+      ),
       "",
     ]),
   ].join("\n");

@@ -58,17 +58,24 @@ export interface SoakResult {
 
 function serviceAt(i: number): { ctxs: LogContext[]; routeId: string } {
   const name = `svc-${String(i).padStart(2, "0")}`;
-  const svc = makeService({ name: `${NAMESPACE}.${name}.80`, host: `${name}.${NAMESPACE}.80.svc`, tags: [`k8s-name:${name}`, `k8s-namespace:${NAMESPACE}`, "k8s-kind:Service", "k8s-version:v1"] });
+  const svc = makeService({
+    name: `${NAMESPACE}.${name}.80`,
+    host: `${name}.${NAMESPACE}.80.svc`,
+    tags: [`k8s-name:${name}`, `k8s-namespace:${NAMESPACE}`, "k8s-kind:Service", "k8s-version:v1"],
+  });
   const route = makeRoute(svc, { name: `${NAMESPACE}.${name}.kong.example.com.80`, paths: [`/${name}`], tags: [] });
   // Each service its own spread of latencies: 32 requests' contexts, cycled.
-  const ctxs = Array.from({ length: 32 }, (_, k) => makeLogContext({ service: svc, route, proxyMs: 5 + i * 7 + ((k * 53) % (40 + i * 11)) }));
+  const ctxs = Array.from({ length: 32 }, (_, k) =>
+    makeLogContext({ service: svc, route, proxyMs: 5 + i * 7 + ((k * 53) % (40 + i * 11)) }),
+  );
   return { ctxs, routeId: route.id };
 }
 
 async function countedInSidecar(exporter: ExporterProcess): Promise<number> {
   const text = await fetchText(`${exporter.metricsUrl}/metrics`);
   let total = 0;
-  for (const m of text.matchAll(/^kong_upstream_latency_ms_count\{[^}]*kubernetes_namespace="soak"[^}]*\} (\d+)$/gm)) total += Number(m[1]);
+  for (const m of text.matchAll(/^kong_upstream_latency_ms_count\{[^}]*kubernetes_namespace="soak"[^}]*\} (\d+)$/gm))
+    total += Number(m[1]);
   return total;
 }
 
@@ -79,13 +86,24 @@ export async function runSoak(opts: { quick: boolean }): Promise<SoakResult> {
   const dir = mkdtempSync(join(tmpdir(), "soak-"));
   const scFile = join(dir, "sidecar.jsonl");
   const psFile = join(dir, "pluginserver.jsonl");
-  const probeEnv = (file: string) => ({ NODE_OPTIONS: preloadOptions(HEAP_PROBE), HEAP_PROBE_FILE: file, HEAP_PROBE_EVERY_MS: String(sampleEveryMs) });
-  const exporter = await startExporterWithEnv(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"], probeEnv(scFile));
+  const probeEnv = (file: string) => ({
+    NODE_OPTIONS: preloadOptions(HEAP_PROBE),
+    HEAP_PROBE_FILE: file,
+    HEAP_PROBE_EVERY_MS: String(sampleEveryMs),
+  });
+  const exporter = await startExporterWithEnv(
+    ["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"],
+    probeEnv(scFile),
+  );
   let server: PluginServer | undefined;
   let kong: KongEmulator | undefined;
   let sampler: NodeJS.Timeout | undefined;
   try {
-    server = await PluginServer.start({ pluginsDir: PRODUCT_PLUGIN_DIR, sockName: "upstream-latency.sock", env: probeEnv(psFile) });
+    server = await PluginServer.start({
+      pluginsDir: PRODUCT_PLUGIN_DIR,
+      sockName: "upstream-latency.sock",
+      env: probeEnv(psFile),
+    });
     const k = new KongEmulator({ socketPath: server.socketPath, pluginName: "upstream-latency", workers: WORKERS });
     kong = k;
     const services = Array.from({ length: SERVICES }, (_, i) => serviceAt(i));
@@ -97,7 +115,20 @@ export async function runSoak(opts: { quick: boolean }): Promise<SoakResult> {
     const psPid = server.pid!;
     const scPid = exporter.child.pid!;
 
-    const result: SoakResult = { quick: opts.quick, seconds, sampleEveryMs, rate: RATE, services: SERVICES, sent: 0, sendSeconds: 0, errors: 0, firstError: undefined, counted: 0, cpu: { ps: 0, sc: 0 }, samples: [] };
+    const result: SoakResult = {
+      quick: opts.quick,
+      seconds,
+      sampleEveryMs,
+      rate: RATE,
+      services: SERVICES,
+      sent: 0,
+      sendSeconds: 0,
+      errors: 0,
+      firstError: undefined,
+      counted: 0,
+      cpu: { ps: 0, sc: 0 },
+      samples: [],
+    };
     const bar = progress(`soak: ${RATE} events/s over ${SERVICES} services (seconds)`, seconds);
     const cpu0 = { ps: cpuSeconds(psPid), sc: cpuSeconds(scPid) };
     const t0 = performance.now();
@@ -123,7 +154,7 @@ export async function runSoak(opts: { quick: boolean }): Promise<SoakResult> {
         const wait = t0 + (i * 1000) / RATE - performance.now();
         if (wait > 1) await sleep(wait);
         const s = i % SERVICES;
-        const trace = await k.log(l % WORKERS, pluginIds[s]!, services[s]!.ctxs[Math.floor(i / SERVICES) % 32]!);
+        const trace = await k.log(l % WORKERS, pluginIds[s], services[s].ctxs[Math.floor(i / SERVICES) % 32]);
         if (trace.errors.length > 0) {
           result.errors++;
           result.firstError ??= trace.errors.join("; ");
@@ -140,10 +171,15 @@ export async function runSoak(opts: { quick: boolean }): Promise<SoakResult> {
     bar.update(seconds);
     bar.stop();
     // The last events reach the sidecar with the next flush (1 s).
-    result.counted = await waitFor("the sidecar to count every event sent", async () => {
-      const n = await countedInSidecar(exporter);
-      return n >= result.sent - result.errors ? n : undefined;
-    }, 15_000, 250).catch(() => countedInSidecar(exporter));
+    result.counted = await waitFor(
+      "the sidecar to count every event sent",
+      async () => {
+        const n = await countedInSidecar(exporter);
+        return n >= result.sent - result.errors ? n : undefined;
+      },
+      15_000,
+      250,
+    ).catch(() => countedInSidecar(exporter));
     return result;
   } finally {
     if (sampler) clearInterval(sampler);
@@ -173,13 +209,17 @@ export function renderSoak(r: SoakResult): string {
   const met = (ok: boolean) => (ok ? "**met**" : "**not met**");
   const stride = Math.max(1, Math.ceil(r.samples.length / 20));
   const shown = r.samples.filter((_, i) => i % stride === stride - 1 || i === r.samples.length - 1);
-  const rows = shown.map((s) => `| ${fmt(s.t, 0)} | ${s.events.toLocaleString("en-US")} | ${mb(s.ps.rss)} | ${mb(s.ps.heap)} | ${mb(s.sc.rss)} | ${mb(s.sc.heap)} |`);
+  const rows = shown.map(
+    (s) =>
+      `| ${fmt(s.t, 0)} | ${s.events.toLocaleString("en-US")} | ${mb(s.ps.rss)} | ${mb(s.ps.heap)} | ${mb(s.sc.rss)} | ${mb(s.sc.heap)} |`,
+  );
   const verdicts = [
     { label: "plugin server", rss: flatness(r, (s) => s.ps.rss), heap: flatness(r, (s) => s.ps.heap) },
     { label: "sidecar", rss: flatness(r, (s) => s.sc.rss), heap: flatness(r, (s) => s.sc.heap) },
   ];
   const verdictRows = verdicts.map(
-    (v) => `| ${v.label} | ${mb(v.heap.early)} → ${mb(v.heap.late)} | ${fmt(v.heap.growth * 100, 1)}% | ${mb(v.rss.early)} → ${mb(v.rss.late)} | ${fmt(v.rss.growth * 100, 1)}% | ${met(v.heap.flat && v.rss.flat)} |`,
+    (v) =>
+      `| ${v.label} | ${mb(v.heap.early)} → ${mb(v.heap.late)} | ${fmt(v.heap.growth * 100, 1)}% | ${mb(v.rss.early)} → ${mb(v.rss.late)} | ${fmt(v.rss.growth * 100, 1)}% | ${met(v.heap.flat && v.rss.flat)} |`,
   );
   const achieved = r.sent / r.sendSeconds;
   return [

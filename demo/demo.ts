@@ -4,7 +4,15 @@ import { parseDuration } from "../sidecar/options";
 import { findPrometheus } from "../devstack/prometheus/prometheus";
 import { startLoad, type LoadRun, type LoadSnapshot } from "../devstack/load";
 import { startLocalStack, type LocalStack } from "../devstack/process/local-stack";
-import { adapterQuery, adapterReading, exporterFigures, fetchMetrics, metricsExcerpt, upstreamTotals, type ServiceFigures } from "../devstack/observe";
+import {
+  adapterQuery,
+  adapterReading,
+  exporterFigures,
+  fetchMetrics,
+  metricsExcerpt,
+  upstreamTotals,
+  type ServiceFigures,
+} from "../devstack/observe";
 import { TerminalView, type ViewModel } from "./terminal-view";
 import { onInterrupt, say } from "./cli-interrupts";
 
@@ -34,7 +42,8 @@ function parseRate(text: string): number {
 
 function parseDelay(text: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n > MAX_DELAY_MS) throw new InvalidArgumentError(`"${text}" is not a whole number of milliseconds from 0 to ${MAX_DELAY_MS}`);
+  if (!/^\d+$/.test(text.trim()) || n > MAX_DELAY_MS)
+    throw new InvalidArgumentError(`"${text}" is not a whole number of milliseconds from 0 to ${MAX_DELAY_MS}`);
   return n;
 }
 
@@ -46,22 +55,37 @@ function parseArgs(): DemoOptions {
         `what the exporter and the guide's prometheus-adapter query report. ${ECHO_SHARE} requests in ${ECHO_SHARE + 1} go to ` +
         `default/echo with --delay-ms, the others to shop/cart with ${CART_DELAY_MS} ms.`,
     )
-    .addOption(new Option("--duration <duration>", "how long to send traffic, e.g. 60s, 2m (1s to 1h)").argParser((t) => parseDuration(t, 1_000, 3_600_000)).default(60_000, "60s"))
-    .addOption(new Option("--rate <n>", `requests per second in total (0.1 to ${MAX_RATE})`).argParser(parseRate).default(50))
-    .addOption(new Option("--delay-ms <ms>", `upstream latency of default/echo's requests (0 to ${MAX_DELAY_MS})`).argParser(parseDelay).default(100))
+    .addOption(
+      new Option("--duration <duration>", "how long to send traffic, e.g. 60s, 2m (1s to 1h)")
+        .argParser((t) => parseDuration(t, 1_000, 3_600_000))
+        .default(60_000, "60s"),
+    )
+    .addOption(
+      new Option("--rate <n>", `requests per second in total (0.1 to ${MAX_RATE})`).argParser(parseRate).default(50),
+    )
+    .addOption(
+      new Option("--delay-ms <ms>", `upstream latency of default/echo's requests (0 to ${MAX_DELAY_MS})`)
+        .argParser(parseDelay)
+        .default(100),
+    )
     .allowExcessArguments(false)
     .parse()
     .opts<DemoOptions>();
 }
 
-
 function describeStack(stack: LocalStack): void {
-  const routes = stack.routes.map((r) => `${r.path} → Kong Service ${r.kongService} (${r.namespace}/${r.name})`).join(", ");
+  const routes = stack.routes
+    .map((r) => `${r.path} → Kong Service ${r.kongService} (${r.namespace}/${r.name})`)
+    .join(", ");
   say("Local stack, on loopback only:");
   say(`  echo upstream         ${stack.upstreamUrl}   answers any path after ?delay_ms=N ms`);
   say(`  gateway (Kong)        ${stack.gatewayUrl}   ${routes}`);
-  say(`  kong-js-pluginserver  pid ${stack.pids.pluginServer}   runs upstream-latency (global), as Kong's plugin server`);
-  say(`  latency-exporter      pid ${stack.pids.exporter}   ${stack.exporterMetricsUrl}/metrics and /v1/latency; ingest ${stack.exporterIngestUrl}`);
+  say(
+    `  kong-js-pluginserver  pid ${stack.pids.pluginServer}   runs upstream-latency (global), as Kong's plugin server`,
+  );
+  say(
+    `  latency-exporter      pid ${stack.pids.exporter}   ${stack.exporterMetricsUrl}/metrics and /v1/latency; ingest ${stack.exporterIngestUrl}`,
+  );
   if (stack.prometheus) {
     say(`  prometheus            ${stack.prometheus.url}   scrapes the exporter every 1 s as a ServiceMonitor would`);
     say("The guide's prometheus-adapter rule asks Prometheus, for namespaces/default/services/echo:");
@@ -89,25 +113,32 @@ function viewModel(
     inFlight: snap.inFlight,
     lastError: snap.lastError,
     rows: snap.targets.map((t, i) => {
-      const e = found.find((f) => f.kong_service === stack.routes[i]!.kongService);
+      const e = found.find((f) => f.kong_service === stack.routes[i].kongService);
       return {
         service: t.name,
         route: t.path,
-        client: { rate: rates[i]!, p50Ms: t.p50Ms, p99Ms: t.p99Ms },
+        client: { rate: rates[i], p50Ms: t.p50Ms, p99Ms: t.p99Ms },
         exporter: e && { count: e.count, averageMs: e.average_ms, p50Ms: e.p50_ms, p99Ms: e.p99_ms },
       };
     }),
     exporterError: figures.status === "rejected" ? (figures.reason as Error).message : undefined,
-    adapter: adapter.status === "fulfilled" ? adapter.value : { object: "namespaces/default/services/echo", error: (adapter.reason as Error).message },
+    adapter:
+      adapter.status === "fulfilled"
+        ? adapter.value
+        : { object: "namespaces/default/services/echo", error: (adapter.reason as Error).message },
   };
 }
 
-function observe(stack: LocalStack): Promise<[PromiseSettledResult<ServiceFigures[]>, PromiseSettledResult<ViewModel["adapter"]>]> {
+function observe(
+  stack: LocalStack,
+): Promise<[PromiseSettledResult<ServiceFigures[]>, PromiseSettledResult<ViewModel["adapter"]>]> {
   const prom = stack.prometheus;
   const object = "namespaces/default/services/echo";
   return Promise.allSettled([
     exporterFigures(stack.exporterMetricsUrl),
-    prom ? adapterReading(prom, "default", "echo").then((reading) => ({ object, reading })) : Promise.resolve(undefined),
+    prom
+      ? adapterReading(prom, "default", "echo").then((reading) => ({ object, reading }))
+      : Promise.resolve(undefined),
   ]);
 }
 
@@ -116,9 +147,11 @@ async function printTotals(stack: LocalStack, snap: LoadSnapshot): Promise<void>
   const metrics = await fetchMetrics(stack.exporterMetricsUrl);
   const totals = upstreamTotals(metrics);
   say("");
-  say("Upstream latency Kong measured (X-Kong-Upstream-Latency of each response) against the exporter's totals (/metrics):");
+  say(
+    "Upstream latency Kong measured (X-Kong-Upstream-Latency of each response) against the exporter's totals (/metrics):",
+  );
   snap.targets.forEach((t, i) => {
-    const exported = totals.get(stack.routes[i]!.kongService);
+    const exported = totals.get(stack.routes[i].kongService);
     const exact = exported?.count === t.kongUpstream.count && exported.sum === t.kongUpstream.sumMs;
     say(
       `  ${t.name.padEnd(14)} Kong: ${t.kongUpstream.count} requests, ${t.kongUpstream.sumMs} ms in all; ` +
@@ -126,8 +159,10 @@ async function printTotals(stack: LocalStack, snap: LoadSnapshot): Promise<void>
     );
   });
   say("");
-  say(`What the exporter exports for ${stack.routes[0]!.namespace}/${stack.routes[0]!.name} (GET ${stack.exporterMetricsUrl}/metrics, excerpt):`);
-  for (const line of metricsExcerpt(metrics, stack.routes[0]!.kongService)) say(`  ${line}`);
+  say(
+    `What the exporter exports for ${stack.routes[0].namespace}/${stack.routes[0].name} (GET ${stack.exporterMetricsUrl}/metrics, excerpt):`,
+  );
+  for (const line of metricsExcerpt(metrics, stack.routes[0].kongService)) say(`  ${line}`);
 }
 
 async function main(): Promise<number> {
@@ -151,7 +186,9 @@ async function main(): Promise<number> {
 
   const withPrometheus = findPrometheus() !== undefined;
   if (!withPrometheus) {
-    say("prometheus is not installed, so the demo goes on without it and cannot show what the guide's prometheus-adapter query returns.");
+    say(
+      "prometheus is not installed, so the demo goes on without it and cannot show what the guide's prometheus-adapter query returns.",
+    );
     say("To see that too: apt-get install -y --no-install-recommends prometheus");
     say("");
   }
@@ -178,7 +215,13 @@ async function main(): Promise<number> {
     say("");
 
     const view = new TerminalView(process.stdout);
-    const run = startLoad({ baseUrl: stack.gatewayUrl, targets, rate: opts.rate, durationMs: opts.duration, maxInFlight: MAX_IN_FLIGHT });
+    const run = startLoad({
+      baseUrl: stack.gatewayUrl,
+      targets,
+      rate: opts.rate,
+      durationMs: opts.duration,
+      maxInFlight: MAX_IN_FLIGHT,
+    });
     load = run;
     let last = { at: Date.now(), completed: run.snapshot().targets.map((t) => t.completed) };
     let polling = false;
@@ -189,7 +232,7 @@ async function main(): Promise<number> {
       polling = true;
       const snap = run.snapshot();
       const now = Date.now();
-      const rates = snap.targets.map((t, i) => ((t.completed - last.completed[i]!) * 1000) / Math.max(1, now - last.at));
+      const rates = snap.targets.map((t, i) => ((t.completed - last.completed[i]) * 1000) / Math.max(1, now - last.at));
       last = { at: now, completed: snap.targets.map((t) => t.completed) };
       void observe(stack)
         .then(([figures, adapter]) => {
@@ -208,11 +251,14 @@ async function main(): Promise<number> {
       return exitCode();
     }
     const [figures, adapter] = await observe(stack);
-    const overall = done.targets.map((t) => (t.completed * 1000) / Math.max(1, Math.min(done.elapsedMs, opts.duration)));
+    const overall = done.targets.map(
+      (t) => (t.completed * 1000) / Math.max(1, Math.min(done.elapsedMs, opts.duration)),
+    );
     view.render(viewModel(done, overall, opts, stack, figures, adapter), true);
     await printTotals(stack, done);
     const stats = stack.gatewayStats();
-    if (stats.logErrors > 0) say(`\nThe plugin's log phase failed ${stats.logErrors} times; last: ${stats.lastLogError}`);
+    if (stats.logErrors > 0)
+      say(`\nThe plugin's log phase failed ${stats.logErrors} times; last: ${stats.lastLogError}`);
     return exitCode();
   } finally {
     await stack.stop();

@@ -37,7 +37,9 @@ const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : "-");
 function adapterText(a: NonNullable<ViewModel["adapter"]>): string {
   if (a.error) return `unavailable (${oneLine(a.error)})`;
   if (!a.reading) return "no value yet (rate() over [60s:10s] needs two 10 s steps of scrapes)";
-  return Number.isNaN(a.reading.ms) ? `${a.reading.quantity} (no request in the last 60 s)` : `${a.reading.quantity} (${a.reading.ms.toFixed(1)} ms)`;
+  return Number.isNaN(a.reading.ms)
+    ? `${a.reading.quantity} (no request in the last 60 s)`
+    : `${a.reading.quantity} (${a.reading.ms.toFixed(1)} ms)`;
 }
 
 /**
@@ -74,7 +76,11 @@ export class TerminalView {
 
   /** Two narrow tables rather than one wide one, to fit an 80-column terminal. */
   private frame(m: ViewModel): string[] {
-    const row = (cells: Array<string | number>) => `  ${String(cells[0]).padEnd(14)}${String(cells[1]).padEnd(20)}${cells.slice(2).map((c) => String(c).padStart(9)).join("")}`;
+    const row = (cells: Array<string | number>) =>
+      `  ${String(cells[0]).padEnd(14)}${String(cells[1]).padEnd(20)}${cells
+        .slice(2)
+        .map((c) => String(c).padStart(9))
+        .join("")}`;
     const lines = [
       `kong upstream latency demo   ${m.elapsedS.toFixed(0)}s / ${m.durationS.toFixed(0)}s   Ctrl-C stops everything`,
       `client: ${m.rate.toFixed(1)} req/s   sent ${m.sent}   failed ${m.failed}   dropped ${m.dropped}   in flight ${m.inFlight}`,
@@ -91,16 +97,25 @@ export class TerminalView {
       }),
     ];
     if (m.exporterError) lines.push(`  ${oneLine(m.exporterError)}`);
-    if (m.adapter) lines.push("", `prometheus-adapter (the guide's rule), ${m.adapter.object}:`, `  kong_upstream_latency_ms_60s_average = ${adapterText(m.adapter)}`);
+    if (m.adapter)
+      lines.push(
+        "",
+        `prometheus-adapter (the guide's rule), ${m.adapter.object}:`,
+        `  kong_upstream_latency_ms_60s_average = ${adapterText(m.adapter)}`,
+      );
     if (m.lastError) lines.push("", `last client error: ${oneLine(m.lastError)}`);
     return lines;
   }
 
   private line(m: ViewModel): string {
-    const parts = [`[${m.elapsedS.toFixed(0)}s/${m.durationS.toFixed(0)}s] client ${m.rate.toFixed(1)} req/s sent=${m.sent} failed=${m.failed} dropped=${m.dropped}`];
+    const parts = [
+      `[${m.elapsedS.toFixed(0)}s/${m.durationS.toFixed(0)}s] client ${m.rate.toFixed(1)} req/s sent=${m.sent} failed=${m.failed} dropped=${m.dropped}`,
+    ];
     for (const r of m.rows) {
       const e = r.exporter;
-      const exporter = e ? `exporter n=${e.count} avg=${ms(e.averageMs)}ms p50=${e.p50Ms}ms p99=${e.p99Ms}ms` : "exporter: no data yet";
+      const exporter = e
+        ? `exporter n=${e.count} avg=${ms(e.averageMs)}ms p50=${e.p50Ms}ms p99=${e.p99Ms}ms`
+        : "exporter: no data yet";
       parts.push(`${r.service} client p50=${ms(r.client.p50Ms)}ms p99=${ms(r.client.p99Ms)}ms ${exporter}`);
     }
     if (m.exporterError) parts.push(`exporter: ${oneLine(m.exporterError)}`);

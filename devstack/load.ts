@@ -84,7 +84,11 @@ export function startLoad(options: LoadOptions): LoadRun {
   const abort = new AbortController();
   const states: TargetState[] = options.targets.map((target) => ({
     target,
-    hist: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3 }),
+    hist: hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: HIGHEST_US,
+      numberOfSignificantValueDigits: 3,
+    }),
     sent: 0,
     completed: 0,
     ok: 0,
@@ -135,8 +139,15 @@ export function startLoad(options: LoadOptions): LoadRun {
     s.sent++;
     const t0 = performance.now();
     try {
-      const res = await pool.request({ path: s.target.path, method: "GET", signal: abort.signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-      for await (const _chunk of res.body) {
+      const res = await pool.request({
+        path: s.target.path,
+        method: "GET",
+        signal: abort.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      for await (const chunk of res.body) {
+        void chunk;
         // read to the last byte: that is when the client has its response
       }
       s.hist.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round((performance.now() - t0) * 1000))));
@@ -163,7 +174,7 @@ export function startLoad(options: LoadOptions): LoadRun {
   const tick = () => {
     const due = Math.min(total, Math.floor(((performance.now() - start) * options.rate) / 1000) + 1);
     while (!stopped && next < due) {
-      const s = states[wheel[next % wheel.length]!]!;
+      const s = states[wheel[next % wheel.length]];
       next++;
       if (inFlight >= maxInFlight) dropped++;
       else void send(s);

@@ -5,5 +5,5 @@
  */
 export function nearestRank(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.max(1, Math.ceil(q * sorted.length - 1e-9)) - 1]!;
+  return sorted[Math.max(1, Math.ceil(q * sorted.length - 1e-9)) - 1];
 }

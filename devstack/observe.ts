@@ -38,7 +38,7 @@ export function upstreamTotals(metricsText: string): Map<string, { count: number
   const samples = parseSamples(metricsText);
   const out = new Map<string, { count: number; sum: number }>();
   for (const c of select(samples, "kong_upstream_latency_ms_count")) {
-    const kongService = c.labels.kong_service!;
+    const kongService = c.labels.kong_service;
     const sum = select(samples, "kong_upstream_latency_ms_sum", { kong_service: kongService })[0]?.value ?? NaN;
     out.set(kongService, { count: c.value, sum });
   }
@@ -52,9 +52,12 @@ export function metricsExcerpt(metricsText: string, kongService: string): string
   const label = `kong_service="${kongService}"`;
   return metricsText.split("\n").filter((line) => {
     const comment = /^# (?:HELP|TYPE) (\S+)/.exec(line);
-    if (comment) return FAMILIES.includes(comment[1]!);
+    if (comment) return FAMILIES.includes(comment[1]);
     const name = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0] ?? "";
-    return line.includes(label) && FAMILIES.some((f) => name === f || name === `${f}_bucket` || name === `${f}_sum` || name === `${f}_count`);
+    return (
+      line.includes(label) &&
+      FAMILIES.some((f) => name === f || name === `${f}_bucket` || name === `${f}_sum` || name === `${f}_count`)
+    );
   });
 }
 
@@ -69,7 +72,11 @@ export interface AdapterReading {
  * /apis/custom.metrics.k8s.io/v1beta1/namespaces/{namespace}/services/{name}/kong_upstream_latency_ms_60s_average;
  * undefined while Prometheus has no value (rate() over [60s:10s] needs two subquery steps, 10 s apart).
  */
-export async function adapterReading(prom: Prometheus, namespace: string, name: string): Promise<AdapterReading | undefined> {
+export async function adapterReading(
+  prom: Prometheus,
+  namespace: string,
+  name: string,
+): Promise<AdapterReading | undefined> {
   const [sample] = await prom.query(adapterQuery(namespace, name));
   if (!sample) return undefined;
   return { quantity: renderQuantity(sample.value), ms: sample.value };

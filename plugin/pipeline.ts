@@ -35,7 +35,8 @@ function hookShutdown(): void {
     process.once(signal, () => {
       const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
       void Promise.all([...pipelines.values()].map((p) => p.shipper.drain(deadline))).then((done) => {
-        if (done.some((ok) => !ok)) log.warn({ signal }, "stopping with latency deltas the sidecar did not acknowledge");
+        if (done.some((ok) => !ok))
+          log.warn({ signal }, "stopping with latency deltas the sidecar did not acknowledge");
         process.exit(0);
       });
     });

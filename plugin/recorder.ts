@@ -85,11 +85,19 @@ export class Recorder {
  * Makes a ServiceRef that always passes the sidecar's validation, whatever Kong's entity holds: a payload
  * the sidecar refuses would lose every service in it.
  */
-export function toServiceRef(svc: { id?: unknown; name?: unknown; host?: unknown; tags?: unknown }): ServiceRef | undefined {
+export function toServiceRef(svc: {
+  id?: unknown;
+  name?: unknown;
+  host?: unknown;
+  tags?: unknown;
+}): ServiceRef | undefined {
   if (typeof svc.id !== "string" || svc.id === "" || svc.id.length > LIMITS.idLength) return undefined;
   const text = (v: unknown) => (typeof v === "string" ? v.slice(0, LIMITS.nameLength) : null);
   const tags = Array.isArray(svc.tags)
-    ? svc.tags.filter((t): t is string => typeof t === "string").slice(0, LIMITS.tags).map((t) => t.slice(0, LIMITS.tagLength))
+    ? svc.tags
+        .filter((t): t is string => typeof t === "string")
+        .slice(0, LIMITS.tags)
+        .map((t) => t.slice(0, LIMITS.tagLength))
     : [];
   return { id: svc.id, name: text(svc.name), host: text(svc.host), tags };
 }

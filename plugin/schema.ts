@@ -46,7 +46,8 @@ export const KONG_SCHEMA = [
     exporter_token_file: {
       type: "string",
       required: false,
-      description: "A file holding the sidecar's ingest token (sent as a bearer token); needed when its ingest is not on loopback.",
+      description:
+        "A file holding the sidecar's ingest token (sent as a bearer token); needed when its ingest is not on loopback.",
     },
   },
   {
@@ -55,7 +56,8 @@ export const KONG_SCHEMA = [
       required: true,
       default: DEFAULTS.max_services,
       between: [1, 100000],
-      description: "Bound on distinct Kong Services held between two shipments; events beyond it are counted as dropped.",
+      description:
+        "Bound on distinct Kong Services held between two shipments; events beyond it are counted as dropped.",
     },
   },
 ];
@@ -93,7 +95,7 @@ const check = ajv.compile<PluginConfig>({
 });
 
 /** The plugin's own fields, as declared to Kong; everything else in Kong's configuration is Kong's. */
-const OWN_FIELDS = KONG_SCHEMA.map((field) => Object.keys(field)[0]!);
+const OWN_FIELDS = KONG_SCHEMA.map((field) => Object.keys(field)[0]);
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -104,7 +106,8 @@ export class ConfigError extends Error {
 export function parseExporterUrl(url: string): ExporterTarget {
   if (url.startsWith("unix:")) {
     const socketPath = url.slice("unix:".length);
-    if (!socketPath.startsWith("/")) throw new ConfigError(`exporter_url "${url}": a Unix socket path must be absolute (unix:/path/to.sock)`);
+    if (!socketPath.startsWith("/"))
+      throw new ConfigError(`exporter_url "${url}": a Unix socket path must be absolute (unix:/path/to.sock)`);
     return { kind: "unix", socketPath };
   }
   let u: URL;
@@ -126,7 +129,8 @@ export function parseExporterUrl(url: string): ExporterTarget {
  * which are left alone) and fills in defaults. Throws ConfigError naming the field and the problem.
  */
 export function parseConfig(raw: unknown): PluginConfig {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError("configuration must be an object");
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new ConfigError("configuration must be an object");
   const own: Record<string, unknown> = {};
   for (const k of OWN_FIELDS) {
     const v = (raw as Record<string, unknown>)[k];
@@ -134,14 +138,18 @@ export function parseConfig(raw: unknown): PluginConfig {
     if (v !== undefined && v !== null) own[k] = v;
   }
   if (!check(own)) {
-    const e = check.errors![0]!;
+    const e = check.errors![0];
     const field = e.instancePath.replace(/^\//, "").replace(/\//g, ".") || "config";
     const detail =
-      e.keyword === "enum" ? `must be one of ${LATENCY_KINDS.join(", ")}` : e.keyword === "pattern" ? "must be an absolute path" : e.message;
+      e.keyword === "enum"
+        ? `must be one of ${LATENCY_KINDS.join(", ")}`
+        : e.keyword === "pattern"
+          ? "must be an absolute path"
+          : e.message;
     throw new ConfigError(`${field} ${detail} (got ${JSON.stringify(valueAt(own, e.instancePath))})`);
   }
-  parseExporterUrl(own.exporter_url as string);
-  return own as unknown as PluginConfig;
+  parseExporterUrl(own.exporter_url);
+  return own;
 }
 
 function valueAt(obj: unknown, pointer: string): unknown {

@@ -112,7 +112,8 @@ export class Shipper {
     if (status >= 200 && status < 300) {
       const ack = safeJson(text) as Partial<IngestAck> | undefined;
       if (ack?.seq !== p.seq) return this.failed(`acknowledgement for seq ${ack?.seq} while sending seq ${p.seq}`);
-      if (this.failures > 0) log.info({ seq: p.seq, failures: this.failures }, "latency-exporter reachable again; deltas delivered");
+      if (this.failures > 0)
+        log.info({ seq: p.seq, failures: this.failures }, "latency-exporter reachable again; deltas delivered");
       this.pending = undefined;
       this.failures = 0;
       this.nextAttemptAt = 0;
@@ -122,7 +123,10 @@ export class Shipper {
     if (status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status)) {
       // Resending a payload the sidecar judged invalid would block every later one: drop it, and report
       // its events as rejected in the next payload so the loss is visible in the sidecar's metrics.
-      log.error({ seq: p.seq, status, reason: text.slice(0, 500), events: p.events }, "latency-exporter refused a payload; its events are dropped");
+      log.error(
+        { seq: p.seq, status, reason: text.slice(0, 500), events: p.events },
+        "latency-exporter refused a payload; its events are dropped",
+      );
       this.rejected += p.events;
       this.pending = undefined;
       return;
@@ -149,7 +153,10 @@ export class Shipper {
     const backoff = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** Math.min(this.failures, 16));
     this.nextAttemptAt = Date.now() + backoff * (0.5 + Math.random() / 2);
     if (this.failures === 1 || this.failures % 10 === 0) {
-      log.warn({ failures: this.failures, reason, retryInMs: Math.round(this.nextAttemptAt - Date.now()) }, "cannot ship latency deltas; keeping them merged and retrying");
+      log.warn(
+        { failures: this.failures, reason, retryInMs: Math.round(this.nextAttemptAt - Date.now()) },
+        "cannot ship latency deltas; keeping them merged and retrying",
+      );
     }
   }
 

@@ -9,7 +9,8 @@ export class AddressError extends Error {}
 export function parseAddress(text: string): ListenAddress {
   if (text.startsWith("unix:")) {
     const path = text.slice(5);
-    if (!path.startsWith("/")) throw new AddressError(`"${text}": a Unix socket path must be absolute (unix:/path/to.sock)`);
+    if (!path.startsWith("/"))
+      throw new AddressError(`"${text}": a Unix socket path must be absolute (unix:/path/to.sock)`);
     return { kind: "unix", path };
   }
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);

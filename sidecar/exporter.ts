@@ -35,7 +35,6 @@ export interface RunningExporter {
   close(): Promise<void>;
 }
 
-
 export async function startExporter(opts: ExporterOptions): Promise<RunningExporter> {
   if (!isLoopback(opts.ingestAddress) && !opts.token) {
     throw new Error(
@@ -51,13 +50,27 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
     idleMs: opts.seriesIdleMs,
   });
   const dedup = new Dedup();
-  const metrics = new SelfMetrics(() => store.seriesCount(), () => dedup.sources);
+  const metrics = new SelfMetrics(
+    () => store.seriesCount(),
+    () => dedup.sources,
+  );
   let listening = 0;
-  const ctx: Context = { store, dedup, metrics, log: opts.log, token: opts.token, maxBodyBytes: opts.maxBodyBytes, ready: () => listening === 2 };
-  const sweeper = setInterval(() => {
-    const removed = store.sweep();
-    if (removed) metrics.seriesRemoved.inc(removed);
-  }, Math.min(30_000, opts.seriesIdleMs / 4));
+  const ctx: Context = {
+    store,
+    dedup,
+    metrics,
+    log: opts.log,
+    token: opts.token,
+    maxBodyBytes: opts.maxBodyBytes,
+    ready: () => listening === 2,
+  };
+  const sweeper = setInterval(
+    () => {
+      const removed = store.sweep();
+      if (removed) metrics.seriesRemoved.inc(removed);
+    },
+    Math.min(30_000, opts.seriesIdleMs / 4),
+  );
   sweeper.unref();
 
   // Node checks timeouts every connectionsCheckingInterval (30 s by default): check often enough that
@@ -82,7 +95,10 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
     throw err;
   }
   listening++;
-  opts.log.info({ ingest: formatAddress(ingestAddress), metrics: formatAddress(metricsAddress) }, "latency-exporter listening");
+  opts.log.info(
+    { ingest: formatAddress(ingestAddress), metrics: formatAddress(metricsAddress) },
+    "latency-exporter listening",
+  );
   return {
     metricsAddress,
     ingestAddress,

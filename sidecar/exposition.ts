@@ -105,10 +105,10 @@ export function renderHistogramSeries(out: ChunkWriter, f: HistogramText, s: Ser
   const labels = s.labelBytes;
   let cumulative = 0;
   for (let i = 0; i < f.les.length; i++) {
-    cumulative += s.counts[i]!;
+    cumulative += s.counts[i];
     out.bytes(f.bucket);
     out.bytes(labels);
-    out.bytes(labels.length === 0 ? f.les[i]!.alone : f.les[i]!.after);
+    out.bytes(labels.length === 0 ? f.les[i].alone : f.les[i].after);
     writeNumber(out, cumulative);
     out.byte(NEWLINE);
   }
@@ -123,8 +123,8 @@ export function renderPercentileSeries(out: ChunkWriter, f: SummaryText, s: Seri
   for (let i = 0; i < f.quantiles.length; i++) {
     out.bytes(f.open);
     out.bytes(labels);
-    out.bytes(labels.length === 0 ? f.quantiles[i]!.alone : f.quantiles[i]!.after);
-    writeNumber(out, values[i]!);
+    out.bytes(labels.length === 0 ? f.quantiles[i].alone : f.quantiles[i].after);
+    writeNumber(out, values[i]);
     out.byte(NEWLINE);
   }
   sumAndCount(out, f, s);

@@ -24,13 +24,15 @@ export interface Context {
 export function ingestHandler(ctx: Context) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      if (req.url !== INGEST_PATH) throw new HttpError(404, "not_found", `no such path ${req.url}; ingest is POST ${INGEST_PATH}`);
+      if (req.url !== INGEST_PATH)
+        throw new HttpError(404, "not_found", `no such path ${req.url}; ingest is POST ${INGEST_PATH}`);
       if (req.method !== "POST") throw new HttpError(405, "method", `${req.method} is not allowed; use POST`);
       if (ctx.token && !ctx.token.accepts(req.headers.authorization)) {
         throw new HttpError(401, "unauthorized", "missing or wrong bearer token (see --ingest-token-file)");
       }
-      const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-      if (type !== "application/json") throw new HttpError(415, "content_type", `content-type must be application/json, got "${type}"`);
+      const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+      if (type !== "application/json")
+        throw new HttpError(415, "content_type", `content-type must be application/json, got "${type}"`);
       const body = await readBody(req, ctx.maxBodyBytes);
       sendJson(res, 200, ingest(body, ctx.store, ctx.dedup, ctx.metrics));
     } catch (err) {

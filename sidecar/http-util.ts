@@ -49,7 +49,11 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * before asking for more, so a slow client holds a few chunks rather than the whole body. `written` gets each
  * chunk back once it is out (its bytes can then be reused). False if the client went away first.
  */
-export async function writeChunks(res: ServerResponse, batches: Iterable<Buffer[]>, written: (chunk: Buffer) => void): Promise<boolean> {
+export async function writeChunks(
+  res: ServerResponse,
+  batches: Iterable<Buffer[]>,
+  written: (chunk: Buffer) => void,
+): Promise<boolean> {
   for (const batch of batches) {
     for (const chunk of batch) res.write(chunk, () => written(chunk));
     if (res.destroyed) return false;

@@ -227,10 +227,10 @@ const HTTPROUTE_SERVICE_NAME = /^httproute\.([^.]+)\.svc\.(.+)$/;
 
 function fromHTTPRouteServiceName(name: string): KubernetesObjectRef | undefined {
   const match = HTTPROUTE_SERVICE_NAME.exec(name);
-  if (!match || !isNamespaceName(match[1]!)) return undefined;
-  const backends = match[2]!.split("_");
+  if (!match || !isNamespaceName(match[1])) return undefined;
+  const backends = match[2].split("_");
   if (backends.length !== 1) return undefined;
-  const parts = backends[0]!.split(".");
+  const parts = backends[0].split(".");
   if (parts.length !== 3 && parts.length !== 4) return undefined;
   const [namespace, service, port, weight] = parts as [string, string, string, string | undefined];
   const ok =

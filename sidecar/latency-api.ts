@@ -18,7 +18,7 @@ type Figures = { count: number; average_ms: number } & Record<(typeof QUANTILES)
  */
 function figures(s: WindowStats): Figures {
   const out = { count: s.count, average_ms: s.count ? s.sum / s.count : 0 } as Figures;
-  QUANTILES.forEach((q, i) => (out[q.key] = s.count ? s.values[i]! : 0));
+  QUANTILES.forEach((q, i) => (out[q.key] = s.count ? s.values[i] : 0));
   return out;
 }
 
@@ -43,7 +43,13 @@ export function latencyReport(store: Store, query: URLSearchParams, now = Date.n
   return {
     window_seconds: store.windowMs / 1000,
     latency: kind,
-    ...figures(mergedStats(selected.map((s) => s.window), now, QS)),
+    ...figures(
+      mergedStats(
+        selected.map((s) => s.window),
+        now,
+        QS,
+      ),
+    ),
     services: selected.map((s) => ({ ...s.labels, ...figures(s.window.stats(now, QS)) })),
   };
 }

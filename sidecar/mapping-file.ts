@@ -83,7 +83,7 @@ export function loadMappingFile(path: string): StaticMapping {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new Error(`${path}: cannot read mapping file: ${(err as Error).message}`);
+    throw new Error(`${path}: cannot read mapping file: ${(err as Error).message}`, { cause: err });
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   let data: unknown;
@@ -92,7 +92,7 @@ export function loadMappingFile(path: string): StaticMapping {
     // Throws on alias bombs (yaml's maxAliasCount).
     data = doc.toJS();
   } catch (err) {
-    throw new Error(`${path}: not valid YAML (or JSON): ${(err as Error).message}`);
+    throw new Error(`${path}: not valid YAML (or JSON): ${(err as Error).message}`, { cause: err });
   }
   if (data === null || data === undefined) {
     throw new Error(`${path}: the mapping file is empty; write {} for a mapping that maps nothing`);
@@ -138,7 +138,8 @@ function nonStringKeys(doc: Document): string[] {
     if (!isMap(node)) continue;
     for (const { key } of node.items) {
       if (isScalar(key) && typeof key.value !== "string") {
-        const read = key.value === null ? "null" : `the ${typeof key.value} ${String(key.value)}`;
+        // Not a string, so a number, boolean or null, which JSON prints as YAML read it.
+        const read = key.value === null ? "null" : `the ${typeof key.value} ${JSON.stringify(key.value)}`;
         problems.push(`${section}: key ${key.source ?? read} is read by YAML as ${read}; quote it`);
       }
     }
@@ -181,7 +182,9 @@ function entryProblems(data: unknown): string[] {
         problems.push(`${at}.name: ${JSON.stringify(e.name)} is not ${service ? SERVICE_NAME_RULE : OBJECT_NAME_RULE}`);
       }
       if (service && e.apiVersion !== undefined && e.apiVersion !== "v1") {
-        problems.push(`${at}.apiVersion: ${JSON.stringify(e.apiVersion)} does not fit kind Service, whose apiVersion is v1`);
+        problems.push(
+          `${at}.apiVersion: ${JSON.stringify(e.apiVersion)} does not fit kind Service, whose apiVersion is v1`,
+        );
       }
       if (!service && e.apiVersion === undefined) {
         problems.push(`${at}: kind ${e.kind} needs an apiVersion (for example gateway.networking.k8s.io/v1)`);
@@ -194,7 +197,10 @@ function entryProblems(data: unknown): string[] {
 function describeShapeError(e: ErrorObject): string[] {
   // propertyNames reports each bad key twice (the inner check, then itself): keep the outer report.
   if (e.propertyName !== undefined) return [];
-  const path = e.instancePath.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const path = e.instancePath
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   const [section, key, field] = path;
   const at =
     section === undefined
@@ -220,7 +226,9 @@ function describeShapeError(e: ErrorObject): string[] {
     case "pattern":
       return field === "kind"
         ? [`${at}: ${JSON.stringify(e.data)} is not a Kubernetes kind (PascalCase, such as Service or HTTPRoute)`]
-        : [`${at}: ${JSON.stringify(e.data)} is not a Kubernetes apiVersion (such as v1 or gateway.networking.k8s.io/v1)`];
+        : [
+            `${at}: ${JSON.stringify(e.data)} is not a Kubernetes apiVersion (such as v1 or gateway.networking.k8s.io/v1)`,
+          ];
     default:
       return [`${at}: ${e.message ?? e.keyword}`];
   }

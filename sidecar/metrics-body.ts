@@ -12,7 +12,13 @@ export class LatencyFamiliesText {
     this.texts = new Map(
       LATENCY_KINDS.map((kind) => {
         const p = percentileFamily(kind, store.windowMs);
-        return [kind, { histogram: new HistogramText(FAMILIES[kind].name, FAMILIES[kind].help, store.boundaries), summary: new SummaryText(p.name, p.help) }];
+        return [
+          kind,
+          {
+            histogram: new HistogramText(FAMILIES[kind].name, FAMILIES[kind].help, store.boundaries),
+            summary: new SummaryText(p.name, p.help),
+          },
+        ];
       }),
     );
   }

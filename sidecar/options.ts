@@ -33,8 +33,10 @@ export function parseBuckets(text: string): number[] {
   const out: number[] = [];
   for (const p of parts) {
     const n = Number(p);
-    if (p === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${p}" is not a positive number of milliseconds`);
-    if (out.length && n <= out[out.length - 1]!) throw new InvalidArgumentError(`boundaries must increase: ${n} follows ${out[out.length - 1]}`);
+    if (p === "" || !Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`"${p}" is not a positive number of milliseconds`);
+    if (out.length && n <= out[out.length - 1])
+      throw new InvalidArgumentError(`boundaries must increase: ${n} follows ${out[out.length - 1]}`);
     out.push(n);
   }
   if (out.length > 100) throw new InvalidArgumentError(`${out.length} boundaries; at most 100`);
@@ -52,7 +54,8 @@ export function parseDuration(text: string, minMs: number, maxMs: number): numbe
 
 function positiveInteger(text: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`"${text}" is not a positive integer`);
   return n;
 }
 
@@ -69,7 +72,10 @@ export function buildCommand(): Command {
         .argParser(address),
     )
     .addOption(
-      new Option("--ingest-address <host:port|unix:/path>", "where the plugin ships deltas (keep it loopback or a Unix socket)")
+      new Option(
+        "--ingest-address <host:port|unix:/path>",
+        "where the plugin ships deltas (keep it loopback or a Unix socket)",
+      )
         .env("LATENCY_EXPORTER_INGEST_ADDRESS")
         .default(address("127.0.0.1:9543"), "127.0.0.1:9543")
         .argParser(address),
@@ -81,8 +87,10 @@ export function buildCommand(): Command {
         .argParser(parseBuckets),
     )
     .addOption(
-      new Option("--mapping-file <path>", "static Kong Service -> Kubernetes object mapping (YAML), for services without KIC tags or names")
-        .env("LATENCY_EXPORTER_MAPPING_FILE"),
+      new Option(
+        "--mapping-file <path>",
+        "static Kong Service -> Kubernetes object mapping (YAML), for services without KIC tags or names",
+      ).env("LATENCY_EXPORTER_MAPPING_FILE"),
     )
     .addOption(
       new Option("--percentile-window <duration>", "sliding window of the exported percentiles and /v1/latency")
@@ -104,11 +112,16 @@ export function buildCommand(): Command {
         .argParser((t) => parseDuration(t, 10_000, 7 * 24 * 3_600_000)),
     )
     .addOption(
-      new Option("--ingest-token-file <path>", "require `Authorization: Bearer <token>` on ingest, with the token read from this file")
-        .env("LATENCY_EXPORTER_INGEST_TOKEN_FILE"),
+      new Option(
+        "--ingest-token-file <path>",
+        "require `Authorization: Bearer <token>` on ingest, with the token read from this file",
+      ).env("LATENCY_EXPORTER_INGEST_TOKEN_FILE"),
     )
     .addOption(
-      new Option("--request-timeout <duration>", "a request (headers and body) must arrive within this; slow clients are cut off")
+      new Option(
+        "--request-timeout <duration>",
+        "a request (headers and body) must arrive within this; slow clients are cut off",
+      )
         .env("LATENCY_EXPORTER_REQUEST_TIMEOUT")
         .default(10_000, "10s")
         .argParser((t) => parseDuration(t, 1_000, 300_000)),
@@ -119,7 +132,12 @@ export function buildCommand(): Command {
         .default(LIMITS.bodyBytes)
         .argParser(positiveInteger),
     )
-    .addOption(new Option("--log-level <level>", "pino log level").env("LATENCY_EXPORTER_LOG_LEVEL").default("info").choices(LOG_LEVELS))
+    .addOption(
+      new Option("--log-level <level>", "pino log level")
+        .env("LATENCY_EXPORTER_LOG_LEVEL")
+        .default("info")
+        .choices(LOG_LEVELS),
+    )
     .showHelpAfterError()
     .allowExcessArguments(false);
 }

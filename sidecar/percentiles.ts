@@ -33,8 +33,8 @@ export class NearestRanks {
   /** Adds the count of the next non-empty coarse slot. */
   add(slot: number, count: number): void {
     this.cumulative += count;
-    while (this.found < this.ranks.length && this.cumulative >= this.ranks[this.found]!) {
-      this.values[this.found++] = (COARSE_LOWEST[slot]! + COARSE_LOWEST[slot + 1]! - 1) / 2;
+    while (this.found < this.ranks.length && this.cumulative >= this.ranks[this.found]) {
+      this.values[this.found++] = (COARSE_LOWEST[slot] + COARSE_LOWEST[slot + 1] - 1) / 2;
     }
   }
 }

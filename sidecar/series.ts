@@ -32,9 +32,9 @@ export class Series {
     // Slots come in increasing value order, so the boundary index only moves forward. A slot's lowest
     // value decides its bucket: slots are exact up to 2047 ms and 0.1% wide above.
     for (let i = 0; i < h.slots.length; i++) {
-      const value = SLOT_LOWEST[h.slots[i]!]!;
-      while (j < b.length && value > b[j]!) j++;
-      this.counts[j] += h.counts[i]!;
+      const value = SLOT_LOWEST[h.slots[i]];
+      while (j < b.length && value > b[j]) j++;
+      this.counts[j] += h.counts[i];
     }
     this.count += count;
     this.sum += sum;

@@ -26,9 +26,9 @@ const scratch = new Float64Array(COARSE_COUNT);
 function foldDelta(h: SparseCounts): number {
   let n = 0;
   for (let i = 0; i < h.slots.length; i++) {
-    const key = COARSE_OF[h.slots[i]!]!;
-    const c = h.counts[i]! * SPAN;
-    if (n > 0 && (scratch[n - 1]! & MASK) === key) scratch[n - 1] += c;
+    const key = COARSE_OF[h.slots[i]];
+    const c = h.counts[i] * SPAN;
+    if (n > 0 && (scratch[n - 1] & MASK) === key) scratch[n - 1] += c;
     else scratch[n++] = c + key;
   }
   return n;
@@ -43,9 +43,9 @@ export class OpenSlot {
     const m = foldDelta(h);
     if (m === 0) return;
     let fresh = 0;
-    for (let i = 0, j = 0; j < m; ) {
-      const a = i < this.length ? this.entries[i]! & MASK : SPAN;
-      const b = scratch[j]! & MASK;
+    for (let i = 0, j = 0; j < m;) {
+      const a = i < this.length ? this.entries[i] & MASK : SPAN;
+      const b = scratch[j] & MASK;
       if (a < b) i++;
       else {
         if (a > b) fresh++;
@@ -64,11 +64,11 @@ export class OpenSlot {
     let i = this.length - 1;
     let j = m - 1;
     for (let w = total - 1; j >= 0; w--) {
-      const a = i >= 0 ? e[i]! & MASK : -1;
-      const b = scratch[j]! & MASK;
+      const a = i >= 0 ? e[i] & MASK : -1;
+      const b = scratch[j] & MASK;
       if (a > b) e[w] = e[i--]!;
       else if (a < b) e[w] = scratch[j--]!;
-      else e[w] = e[i--]! + scratch[j--]! - b;
+      else e[w] = e[i--] + scratch[j--] - b;
     }
     this.length = total;
   }
@@ -77,7 +77,7 @@ export class OpenSlot {
   compact(): PackedCounts {
     const live = this.entries.subarray(0, this.length);
     let max = 0;
-    for (let i = 0; i < live.length; i++) max = Math.max(max, countOf(live[i]!));
+    for (let i = 0; i < live.length; i++) max = Math.max(max, countOf(live[i]));
     return max <= UINT32_MAX_COUNT ? Uint32Array.from(live) : live.slice();
   }
 
@@ -99,11 +99,11 @@ export class Tally {
 
   add(entries: PackedCounts, length: number): void {
     if (length === 0) return;
-    this.lo = Math.min(this.lo, entries[0]! & MASK);
-    this.hi = Math.max(this.hi, entries[length - 1]! & MASK);
+    this.lo = Math.min(this.lo, entries[0] & MASK);
+    this.hi = Math.max(this.hi, entries[length - 1] & MASK);
     const d = this.dense;
     for (let i = 0; i < length; i++) {
-      const e = entries[i]!;
+      const e = entries[i];
       d[e & MASK] += countOf(e);
     }
   }
@@ -111,7 +111,7 @@ export class Tally {
   /** Feeds the added-up slots to `ranks`, as far as it wants them; the tally is then empty again. */
   drainInto(ranks: NearestRanks): void {
     const d = this.dense;
-    for (let i = this.lo; i <= this.hi && ranks.wanting; i++) if (d[i] !== 0) ranks.add(i, d[i]!);
+    for (let i = this.lo; i <= this.hi && ranks.wanting; i++) if (d[i] !== 0) ranks.add(i, d[i]);
     if (this.hi >= this.lo) d.fill(0, this.lo, this.hi + 1);
     this.lo = COARSE_COUNT;
     this.hi = -1;

@@ -53,7 +53,7 @@ export class Store {
     let overflowEvents = 0;
     payload.services.forEach((s, i) => {
       const label = this.labelsFor(s.service, now);
-      const decoded = histograms[i]!;
+      const decoded = histograms[i];
       for (const [kind, d] of Object.entries(s.latencies) as [LatencyKind, { count: number; sum: number }][]) {
         let family = this.families.get(kind);
         if (!family) {
@@ -67,7 +67,12 @@ export class Store {
             continue;
           }
           this.series++;
-          series = new Series(label.text, label.labels, this.boundaries, new SlidingWindow(this.windowMs / WINDOW_SLOTS, WINDOW_SLOTS));
+          series = new Series(
+            label.text,
+            label.labels,
+            this.boundaries,
+            new SlidingWindow(this.windowMs / WINDOW_SLOTS, WINDOW_SLOTS),
+          );
           family.set(label.text, series);
         }
         series.add(d.count, d.sum, decoded[kind]!, now);

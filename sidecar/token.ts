@@ -13,9 +13,10 @@ export class IngestToken {
     try {
       text = readFileSync(path, "utf8").trim();
     } catch (err) {
-      throw new Error(`cannot read the ingest token file ${path}: ${(err as Error).message}`);
+      throw new Error(`cannot read the ingest token file ${path}: ${(err as Error).message}`, { cause: err });
     }
-    if (text.length < MIN_TOKEN_LENGTH) throw new Error(`the ingest token in ${path} is shorter than ${MIN_TOKEN_LENGTH} characters`);
+    if (text.length < MIN_TOKEN_LENGTH)
+      throw new Error(`the ingest token in ${path} is shorter than ${MIN_TOKEN_LENGTH} characters`);
     if (/\s/.test(text)) throw new Error(`the ingest token in ${path} contains whitespace`);
     return new IngestToken(sha256(text));
   }
@@ -26,7 +27,7 @@ export class IngestToken {
    */
   accepts(authorization: string | undefined): boolean {
     const m = /^Bearer (\S+)$/.exec(authorization ?? "");
-    return m !== null && timingSafeEqual(sha256(m[1]!), this.digest);
+    return m !== null && timingSafeEqual(sha256(m[1]), this.digest);
   }
 }
 

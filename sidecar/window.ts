@@ -91,14 +91,20 @@ export class SlidingWindow {
     const epoch = Math.floor(now / this.slotMs);
     // A render that waited for a slow client reads with the time it started: never roll back.
     if (epoch <= this.openEpoch) return;
-    if (this.openCount > 0) this.closed.push({ epoch: this.openEpoch, count: this.openCount, sum: this.openSum, entries: this.open.compact() });
+    if (this.openCount > 0)
+      this.closed.push({
+        epoch: this.openEpoch,
+        count: this.openCount,
+        sum: this.openSum,
+        entries: this.open.compact(),
+      });
     this.open.clear();
     this.openCount = 0;
     this.openSum = 0;
     this.openEpoch = epoch;
     // The open slot plus slots-1 closed ones make the window.
     const oldest = epoch - (this.slots - 1);
-    if (this.closed.length && this.closed[0]!.epoch < oldest) this.closed = this.closed.filter((s) => s.epoch >= oldest);
+    if (this.closed.length && this.closed[0].epoch < oldest) this.closed = this.closed.filter((s) => s.epoch >= oldest);
     this.cache = undefined;
   }
 }

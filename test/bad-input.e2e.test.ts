@@ -12,7 +12,11 @@ import { makePayload, service } from "./support/payloads";
 import { parseSamples, select } from "../devstack/prometheus/prom-text";
 import { findPrometheus } from "../devstack/prometheus/prometheus";
 
-const echo = service("22222222-2222-4222-8222-222222222222", "default.echo.80", ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service"]);
+const echo = service("22222222-2222-4222-8222-222222222222", "default.echo.80", [
+  "k8s-name:echo",
+  "k8s-namespace:default",
+  "k8s-kind:Service",
+]);
 const base = makePayload(
   [
     [echo, "upstream", 12],
@@ -35,33 +39,39 @@ const breakers: fc.Arbitrary<(p: IngestPayload) => string | Buffer>[] = [
     delete q[k];
     return JSON.stringify(q);
   }),
-  fc.tuple(fc.constantFrom("version", "source", "seq", "dropped", "services"), fc.oneof(fc.string(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.nat(), { minLength: 1 }))).map(([k, v]) => (p) => {
-    // A generated value may happen to be valid (seq 3, version 1); make sure it is not.
-    const bad = (k === "seq" || k === "version") && typeof v === "number" && Number.isSafeInteger(v) && v >= 1 ? -v : v;
-    return JSON.stringify({ ...p, [k]: k === "source" && typeof bad === "string" ? `${bad} bad/space` : bad });
-  }),
+  fc
+    .tuple(
+      fc.constantFrom("version", "source", "seq", "dropped", "services"),
+      fc.oneof(fc.string(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.nat(), { minLength: 1 })),
+    )
+    .map(([k, v]) => (p) => {
+      // A generated value may happen to be valid (seq 3, version 1); make sure it is not.
+      const bad =
+        (k === "seq" || k === "version") && typeof v === "number" && Number.isSafeInteger(v) && v >= 1 ? -v : v;
+      return JSON.stringify({ ...p, [k]: k === "source" && typeof bad === "string" ? `${bad} bad/space` : bad });
+    }),
   fc.string({ minLength: 1 }).map((k) => (p) => JSON.stringify({ ...p, [`x${k}`]: 1 })),
   fc.integer({ min: 1, max: 1_000 }).map((n) => (p) => {
     const q = structuredClone(p);
-    q.services[0]!.latencies.upstream!.count += n;
+    q.services[0].latencies.upstream!.count += n;
     return JSON.stringify(q);
   }),
   fc.integer({ min: 4, max: 60 }).map((n) => (p) => {
     const q = structuredClone(p);
-    const h = q.services[0]!.latencies.upstream!.hdr;
+    const h = q.services[0].latencies.upstream!.hdr;
     // A changed character inside the deflated stream breaks it (zlib checks an Adler-32 checksum).
     const i = 12 + (n % Math.max(1, h.length - 20));
-    q.services[0]!.latencies.upstream!.hdr = h.slice(0, i) + (h[i] === "A" ? "B" : "A") + h.slice(i + 1);
+    q.services[0].latencies.upstream!.hdr = h.slice(0, i) + (h[i] === "A" ? "B" : "A") + h.slice(i + 1);
     return JSON.stringify(q);
   }),
   fc.constantFrom("name", "host", "tags", "id").map((k) => (p) => {
     const q = structuredClone(p) as unknown as { services: { service: Record<string, unknown> }[] };
-    q.services[0]!.service[k] = k === "tags" ? Array.from({ length: 65 }, () => "t") : "n".repeat(9000);
+    q.services[0].service[k] = k === "tags" ? Array.from({ length: 65 }, () => "t") : "n".repeat(9000);
     return JSON.stringify(q);
   }),
   fc.constantFrom(-1, 1.5, "3", null).map((v) => (p) => {
     const q = structuredClone(p) as unknown as { services: { latencies: { upstream: Record<string, unknown> } }[] };
-    q.services[0]!.latencies.upstream.sum = v;
+    q.services[0].latencies.upstream.sum = v;
     return JSON.stringify(q);
   }),
 ];
@@ -71,7 +81,18 @@ describe("bad input to the real latency-exporter", function () {
   let exp: ExporterProcess;
   let pool: Pool;
   before(async () => {
-    exp = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0", "--max-body-bytes", "1000000", "--request-timeout", "2s", "--log-level", "info"]);
+    exp = await startExporter([
+      "--metrics-address",
+      "127.0.0.1:0",
+      "--ingest-address",
+      "127.0.0.1:0",
+      "--max-body-bytes",
+      "1000000",
+      "--request-timeout",
+      "2s",
+      "--log-level",
+      "info",
+    ]);
     pool = new Pool(exp.ingestUrl, { connections: 4 });
   });
   after(async () => {
@@ -79,15 +100,29 @@ describe("bad input to the real latency-exporter", function () {
     await exp?.stop();
   });
 
-  const histograms = async () => (await fetchText(`${exp.metricsUrl}/metrics`)).split("\n").filter((l) => l.startsWith("kong_")).join("\n");
+  const histograms = async () =>
+    (await fetchText(`${exp.metricsUrl}/metrics`))
+      .split("\n")
+      .filter((l) => l.startsWith("kong_"))
+      .join("\n");
 
   it("answers 10,000 malformed, truncated, oversized and type-confused payloads with a 4xx naming the problem, and changes nothing", async () => {
-    const applied = await pool.request({ path: INGEST_PATH, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(base) });
+    const applied = await pool.request({
+      path: INGEST_PATH,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(base),
+    });
     assert.equal(applied.statusCode, 200, await applied.body.text());
     const before = await histograms();
     await fc.assert(
       fc.asyncProperty(fc.oneof(...breakers), async (breaker) => {
-        const res = await pool.request({ path: INGEST_PATH, method: "POST", headers: { "content-type": "application/json" }, body: breaker({ ...base, seq: 2 }) });
+        const res = await pool.request({
+          path: INGEST_PATH,
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: breaker({ ...base, seq: 2 }),
+        });
         const text = await res.body.text();
         assert.ok(res.statusCode >= 400 && res.statusCode < 500, `status ${res.statusCode}: ${text}`);
         const error = (JSON.parse(text) as { error: string }).error;
@@ -107,7 +142,9 @@ describe("bad input to the real latency-exporter", function () {
     const answer = await new Promise<string>((resolve) => {
       let data = "";
       const socket = connect(Number(url.port), url.hostname, () => {
-        socket.write(`POST ${INGEST_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        socket.write(
+          `POST ${INGEST_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
         const chunk = Buffer.concat([Buffer.from("10000\r\n"), Buffer.alloc(0x10000, 32), Buffer.from("\r\n")]);
         // Up to 100 MB, unless the server answers (or hangs up) first.
         const pump = () => {
@@ -134,7 +171,9 @@ describe("bad input to the real latency-exporter", function () {
     const url = new URL(exp.ingestUrl);
     const answer = await new Promise<string>((resolve) => {
       const socket = connect(Number(url.port), url.hostname, () => {
-        socket.write(`POST ${INGEST_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"version":`);
+        socket.write(
+          `POST ${INGEST_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"version":`,
+        );
       });
       let data = "";
       socket.on("data", (d: Buffer) => (data += d.toString()));
@@ -153,17 +192,30 @@ describe("bad input to the real latency-exporter", function () {
       "x".repeat(5000),
     ];
     const payload = makePayload(
-      nasty.map((name, i): [ReturnType<typeof service>, "upstream", number] => [service(`n${i}`, name, [`k8s-name:${name.slice(0, 400)}`, `k8s-namespace:${name.slice(0, 400)}`, `k8s-kind:${name.slice(0, 400)}`]), "upstream", 7]),
+      nasty.map((name, i): [ReturnType<typeof service>, "upstream", number] => [
+        service(`n${i}`, name, [
+          `k8s-name:${name.slice(0, 400)}`,
+          `k8s-namespace:${name.slice(0, 400)}`,
+          `k8s-kind:${name.slice(0, 400)}`,
+        ]),
+        "upstream",
+        7,
+      ]),
       { source: "nasty", seq: 1 },
     );
-    const res = await pool.request({ path: INGEST_PATH, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+    const res = await pool.request({
+      path: INGEST_PATH,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(payload),
+    });
     assert.equal(res.statusCode, 200, await res.body.text());
     const text = await fetchText(`${exp.metricsUrl}/metrics`);
     const samples = parseSamples(text);
     for (const name of nasty) {
       const found = select(samples, "kong_upstream_latency_ms_count", { kong_service: name });
       assert.equal(found.length, 1, `one series for ${JSON.stringify(name.slice(0, 40))}`);
-      assert.notEqual(found[0]!.labels.namespace, "evil");
+      assert.notEqual(found[0].labels.namespace, "evil");
     }
     const promtool = findPrometheus() ? "promtool" : undefined;
     if (!promtool) {
@@ -176,7 +228,12 @@ describe("bad input to the real latency-exporter", function () {
     // metrics name three gauges `_total`.
     const problems = `${r.stdout}${r.stderr}`
       .split("\n")
-      .filter((l) => l.trim() && !/metric names should not contain abbreviated units/.test(l) && !/^latency_exporter_nodejs_active_\w+_total non-counter/.test(l));
+      .filter(
+        (l) =>
+          l.trim() &&
+          !/metric names should not contain abbreviated units/.test(l) &&
+          !/^latency_exporter_nodejs_active_\w+_total non-counter/.test(l),
+      );
     assert.ok(r.status === 0 || r.status === 3, `promtool exit ${r.status}: ${r.stderr}`);
     assert.deepEqual(problems, []);
   });
@@ -190,20 +247,42 @@ describe("a locked-down ingest", function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("refuses to listen for ingest off loopback without a token, and accepts it with one", async () => {
-    const r = spawnSync(process.execPath, [EXPORTER_CLI, "--ingest-address", "0.0.0.0:0", "--metrics-address", "127.0.0.1:0"], { encoding: "utf8", timeout: 10_000 });
+    const r = spawnSync(
+      process.execPath,
+      [EXPORTER_CLI, "--ingest-address", "0.0.0.0:0", "--metrics-address", "127.0.0.1:0"],
+      { encoding: "utf8", timeout: 10_000 },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /refusing to listen for ingest on 0\.0\.0\.0:0 without --ingest-token-file/);
-    const exp = await startExporter(["--ingest-address", "0.0.0.0:0", "--metrics-address", "127.0.0.1:0", "--ingest-token-file", tokenFile]);
+    const exp = await startExporter([
+      "--ingest-address",
+      "0.0.0.0:0",
+      "--metrics-address",
+      "127.0.0.1:0",
+      "--ingest-token-file",
+      tokenFile,
+    ]);
     await exp.stop();
   });
 
   it("requires the bearer token, and never logs or exports it", async () => {
-    const exp = await startExporter(["--ingest-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--ingest-token-file", tokenFile]);
+    const exp = await startExporter([
+      "--ingest-address",
+      "127.0.0.1:0",
+      "--metrics-address",
+      "127.0.0.1:0",
+      "--ingest-token-file",
+      tokenFile,
+    ]);
     try {
       const url = exp.ingestUrl.replace("0.0.0.0", "127.0.0.1");
       const post = async (authorization?: string) => {
         const { request } = await import("undici");
-        const res = await request(`${url}${INGEST_PATH}`, { method: "POST", headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) }, body: JSON.stringify(makePayload([[echo, "upstream", 5]], { source: "tok", seq: 1 })) });
+        const res = await request(`${url}${INGEST_PATH}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+          body: JSON.stringify(makePayload([[echo, "upstream", 5]], { source: "tok", seq: 1 })),
+        });
         return { status: res.statusCode, text: await res.body.text() };
       };
       assert.equal((await post()).status, 401);
@@ -223,7 +302,10 @@ describe("a locked-down ingest", function () {
       [short, /shorter than 16 characters/],
       [join(dir, "absent"), /cannot read the ingest token file/],
     ] as const) {
-      const r = spawnSync(process.execPath, [EXPORTER_CLI, "--ingest-token-file", file], { encoding: "utf8", timeout: 10_000 });
+      const r = spawnSync(process.execPath, [EXPORTER_CLI, "--ingest-token-file", file], {
+        encoding: "utf8",
+        timeout: 10_000,
+      });
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, pattern);
     }

@@ -22,12 +22,36 @@ function render(store: Store, now: number, chunkBytes: number): string {
 
 describe("/metrics text, written into chunks", () => {
   const now = 1_700_000_000_000;
-  const store = new Store({ boundaries: [100, 1000], mapping: undefined, windowMs: 60_000, maxSeries: 100, idleMs: 600_000 });
+  const store = new Store({
+    boundaries: [100, 1000],
+    mapping: undefined,
+    windowMs: 60_000,
+    maxSeries: 100,
+    idleMs: 600_000,
+  });
   store.apply(
     validatePayload(
       makePayload([
-        [service("1", "default.echo.80", ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"]), "upstream", 40],
-        [service("1", "default.echo.80", ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"]), "upstream", 700],
+        [
+          service("1", "default.echo.80", [
+            "k8s-name:echo",
+            "k8s-namespace:default",
+            "k8s-kind:Service",
+            "k8s-version:v1",
+          ]),
+          "upstream",
+          40,
+        ],
+        [
+          service("1", "default.echo.80", [
+            "k8s-name:echo",
+            "k8s-namespace:default",
+            "k8s-kind:Service",
+            "k8s-version:v1",
+          ]),
+          "upstream",
+          700,
+        ],
         [service("2", 'ünï"cödé\\.80'), "upstream", 123_456_789],
       ]),
     ),
@@ -36,7 +60,8 @@ describe("/metrics text, written into chunks", () => {
 
   it("is the exposition format, percentiles included", () => {
     const lines = render(store, now, 1 << 20).split("\n");
-    const labels = 'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
+    const labels =
+      'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
     for (const want of [
       "# TYPE kong_upstream_latency_ms histogram",
       `kong_upstream_latency_ms_bucket{${labels},le="100"} 1`,
@@ -55,8 +80,13 @@ describe("/metrics text, written into chunks", () => {
 
   it("exports NaN quantiles, and the totals, once a series' window is empty", () => {
     const lines = render(store, now + 61_000, 1 << 20).split("\n");
-    const labels = 'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
-    for (const q of QUANTILES) assert.ok(lines.includes(`kong_upstream_latency_ms_percentile{${labels},quantile="${q.label}"} NaN`), `quantile ${q.label}`);
+    const labels =
+      'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
+    for (const q of QUANTILES)
+      assert.ok(
+        lines.includes(`kong_upstream_latency_ms_percentile{${labels},quantile="${q.label}"} NaN`),
+        `quantile ${q.label}`,
+      );
     assert.ok(lines.includes(`kong_upstream_latency_ms_percentile_count{${labels}} 2`));
   });
 
@@ -81,7 +111,10 @@ describe("sliding window slots", () => {
     const n = 5_000_000;
     w.add(n + 1, 10 * n + 20, { slots: [10, 20], counts: [n, 1] }, 0);
     // Read after the slot closed (10 s on), when its counts are compacted.
-    const stats = w.stats(15_000, QUANTILES.map((q) => q.q));
+    const stats = w.stats(
+      15_000,
+      QUANTILES.map((q) => q.q),
+    );
     assert.equal(stats.count, n + 1);
     assert.deepEqual(stats.values, [10, 10, 10, 10]);
     assert.equal(w.stats(15_000, [1]).values[0], 20);

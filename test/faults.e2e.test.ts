@@ -16,7 +16,8 @@ async function sample(exp: ExporterProcess, name: string, match: Record<string, 
 function countReaches(exp: ExporterProcess, kongService: string, n: number, timeoutMs = 20_000): Promise<true> {
   return waitFor(
     `${kongService} count to reach ${n}`,
-    async () => ((await sample(exp, "kong_upstream_latency_ms_count", { kong_service: kongService })) === n ? true : undefined),
+    async () =>
+      (await sample(exp, "kong_upstream_latency_ms_count", { kong_service: kongService })) === n ? true : undefined,
     timeoutMs,
   );
 }
@@ -25,7 +26,9 @@ type Stack = Awaited<ReturnType<typeof startPluginStack>>;
 
 /** n events for one service through a route-scoped plugin, two workers. */
 async function send(stack: Stack, pluginId: string, svc: KongService, n: number, ms = 42): Promise<void> {
-  await Promise.all(Array.from({ length: n }, (_, i) => stack.kong.log(i % 2, pluginId, makeLogContext({ service: svc, proxyMs: ms }))));
+  await Promise.all(
+    Array.from({ length: n }, (_, i) => stack.kong.log(i % 2, pluginId, makeLogContext({ service: svc, proxyMs: ms }))),
+  );
 }
 
 /** On a route by default; `global` when one instance must see several services. */
@@ -35,7 +38,12 @@ function plugin(stack: Stack, config: Record<string, unknown>, scope: "route" | 
   return id;
 }
 
-const exporterArgs = (port: number | string) => ["--metrics-address", "127.0.0.1:0", "--ingest-address", `127.0.0.1:${port}`];
+const exporterArgs = (port: number | string) => [
+  "--metrics-address",
+  "127.0.0.1:0",
+  "--ingest-address",
+  `127.0.0.1:${port}`,
+];
 
 describe("faults: real plugin server and real sidecar processes", function () {
   this.timeout(90_000);
@@ -48,7 +56,10 @@ describe("faults: real plugin server and real sidecar processes", function () {
     const port = await freePort();
     let exp = await startExporter(exporterArgs(port));
     const stack = await startPluginStack();
-    cleanup.push(() => stack.close(), () => exp.stop());
+    cleanup.push(
+      () => stack.close(),
+      () => exp.stop(),
+    );
     const id = plugin(stack, { exporter_url: `http://127.0.0.1:${port}`, flush_interval: 0.1 });
     const svc = makeService({ name: "default.kill.80", tags: tags("kill") });
     await send(stack, id, svc, 100);
@@ -73,7 +84,7 @@ describe("faults: real plugin server and real sidecar processes", function () {
     await countReaches(exp, "default.respawn.80", 80);
     first.server.kill();
     await first.server.exited;
-    await first.kong.close();
+    first.kong.close();
     const second = await startPluginStack();
     cleanup.push(() => second.close());
     await send(second, plugin(second, { exporter_url: exp.ingestUrl, flush_interval: 0.1 }), svc, 40);
@@ -85,10 +96,16 @@ describe("faults: real plugin server and real sidecar processes", function () {
     const exp = await startExporter(exporterArgs(0));
     const proxy = await startDelayProxy(exp.ingestUrl, 30_000);
     const stack = await startPluginStack();
-    cleanup.push(() => stack.close(), () => proxy.close(), () => exp.stop());
+    cleanup.push(
+      () => stack.close(),
+      () => proxy.close(),
+      () => exp.stop(),
+    );
     // Global: a route's instance belongs to one service, and this one must see five.
     const id = plugin(stack, { exporter_url: proxy.url, flush_interval: 0.1, max_services: 3 }, "global");
-    const services = Array.from({ length: 5 }, (_, i) => makeService({ name: `default.slow${i}.80`, tags: tags(`slow${i}`) }));
+    const services = Array.from({ length: 5 }, (_, i) =>
+      makeService({ name: `default.slow${i}.80`, tags: tags(`slow${i}`) }),
+    );
     const durations: number[] = [];
     let next = 0;
     // 16 timers at a time, as Kong runs them, so that the durations are each event's own.
@@ -96,7 +113,7 @@ describe("faults: real plugin server and real sidecar processes", function () {
       Array.from({ length: 16 }, async () => {
         for (let i = next++; i < 500; i = next++) {
           const t0 = process.hrtime.bigint();
-          await stack.kong.log(i % 2, id, makeLogContext({ service: services[i % 5]!, proxyMs: 10 }));
+          await stack.kong.log(i % 2, id, makeLogContext({ service: services[i % 5], proxyMs: 10 }));
           durations.push(Number(process.hrtime.bigint() - t0) / 1e6);
         }
       }),
@@ -104,12 +121,17 @@ describe("faults: real plugin server and real sidecar processes", function () {
     // Every event completed while the sidecar had not answered a single shipment: none waited for it.
     assert.equal(proxy.answered, 0);
     durations.sort((a, b) => a - b);
-    console.log(`      event handling behind a stalled sidecar: p50 ${durations[250]!.toFixed(2)} ms, p99 ${durations[495]!.toFixed(2)} ms (500 events, 2 workers)`);
+    console.log(
+      `      event handling behind a stalled sidecar: p50 ${durations[250].toFixed(2)} ms, p99 ${durations[495].toFixed(2)} ms (500 events, 2 workers)`,
+    );
     proxy.release();
     // Each interval holds at most 3 services; what came for others was dropped and is reported as overflow.
     const counted = await waitFor("every event counted or reported dropped", async () => {
       const s = parseSamples(await fetchText(`${exp.metricsUrl}/metrics`));
-      const kept = services.reduce((n, svc) => n + (value(s, "kong_upstream_latency_ms_count", { kong_service: svc.name! }) ?? 0), 0);
+      const kept = services.reduce(
+        (n, svc) => n + (value(s, "kong_upstream_latency_ms_count", { kong_service: svc.name! }) ?? 0),
+        0,
+      );
       const dropped = value(s, "latency_exporter_plugin_dropped_events_total", { reason: "overflow" }) ?? 0;
       return kept + dropped === 500 ? { kept, dropped } : undefined;
     });
@@ -119,7 +141,10 @@ describe("faults: real plugin server and real sidecar processes", function () {
   it("SIGTERM: the plugin server ships its last deltas before exiting; the sidecar exits cleanly", async () => {
     const exp = await startExporter(exporterArgs(0));
     const stack = await startPluginStack();
-    cleanup.push(() => stack.close(), () => exp.stop());
+    cleanup.push(
+      () => stack.close(),
+      () => exp.stop(),
+    );
     // A flush interval of a minute: only the shutdown drain can deliver these in time.
     const id = plugin(stack, { exporter_url: exp.ingestUrl, flush_interval: 60 });
     await send(stack, id, makeService({ name: "default.term.80", tags: tags("term") }), 70);

@@ -13,7 +13,16 @@ describe("floods and bounds", function () {
   this.timeout(60_000);
 
   it("bounds series, counts the overflow, and removes idle series", async () => {
-    const exp = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0", "--max-series", "50", "--series-idle-timeout", "10s"]);
+    const exp = await startExporter([
+      "--metrics-address",
+      "127.0.0.1:0",
+      "--ingest-address",
+      "127.0.0.1:0",
+      "--max-series",
+      "50",
+      "--series-idle-timeout",
+      "10s",
+    ]);
     try {
       // 200 distinct Kong Services, 3 events each, in 4 payloads.
       for (let batch = 0; batch < 4; batch++) {
@@ -34,7 +43,10 @@ describe("floods and bounds", function () {
       assert.equal(s.filter((x) => x.name === "kong_upstream_latency_ms_count").length, 50);
       await waitFor(
         "idle series to be removed",
-        async () => (value(parseSamples(await fetchText(`${exp.metricsUrl}/metrics`)), "latency_exporter_series") === 0 ? true : undefined),
+        async () =>
+          value(parseSamples(await fetchText(`${exp.metricsUrl}/metrics`)), "latency_exporter_series") === 0
+            ? true
+            : undefined,
         30_000,
         250,
       );
@@ -51,7 +63,8 @@ describe("product code", () => {
   it("runs no shell and starts no process", () => {
     const files = ["plugin", "sidecar", "wire"].flatMap((dir) => walk(join(REPO_ROOT, dir)));
     assert.ok(files.length > 10);
-    for (const f of files) assert.doesNotMatch(readFileSync(f, "utf8"), /child_process|\bexecSync\b|\bspawn\(|\beval\(|new Function\(/, f);
+    for (const f of files)
+      assert.doesNotMatch(readFileSync(f, "utf8"), /child_process|\bexecSync\b|\bspawn\(|\beval\(|new Function\(/, f);
   });
 });
 

@@ -4,12 +4,22 @@ import { scaleRangeDurations } from "../demo/autoscale/metric-source";
 import { guideHpa } from "../demo/autoscale/scenario";
 import { eventsTable, targetsColumn } from "../demo/autoscale/kubectl-format";
 
-const OBJECT: HpaSpec["metric"] = { type: "Object", name: "kong_upstream_latency_ms_60s_average", describedObject: { kind: "Service", name: "echo" }, targetValue: 40 };
+const OBJECT: HpaSpec["metric"] = {
+  type: "Object",
+  name: "kong_upstream_latency_ms_60s_average",
+  describedObject: { kind: "Service", name: "echo" },
+  targetValue: 40,
+};
 const ABOVE = "reason: Service metric kong_upstream_latency_ms_60s_average above target";
 const SYNC = 15_000;
 
 /** Runs syncs 15 s apart, the Deployment following each decision with every pod Ready; returns the new sizes. */
-function drive(hpa: HorizontalController, metrics: Array<number | undefined>, start = 1, t0 = 0): { sizes: string[]; replicas: number } {
+function drive(
+  hpa: HorizontalController,
+  metrics: Array<number | undefined>,
+  start = 1,
+  t0 = 0,
+): { sizes: string[]; replicas: number } {
   let replicas = start;
   const sizes: string[] = [];
   metrics.forEach((m, i) => {
@@ -28,13 +38,25 @@ describe("HPA controller model (kubernetes v1.31 horizontal.go, replica_calculat
 
   it("a 60 s average still climbing gives the guide's 2, 4, 8, 10, and a NaN (read as 0) after the traffic gives 1", () => {
     const { sizes, replicas } = drive(new HorizontalController(guideHpa(OBJECT, 1)), [5, 20, 58, 79, 105, 106, 106, 0]);
-    assert.deepEqual(sizes, [`New size: 2; ${ABOVE}`, `New size: 4; ${ABOVE}`, `New size: 8; ${ABOVE}`, `New size: 10; ${ABOVE}`, "New size: 1; reason: All metrics below target"]);
+    assert.deepEqual(sizes, [
+      `New size: 2; ${ABOVE}`,
+      `New size: 4; ${ABOVE}`,
+      `New size: 8; ${ABOVE}`,
+      `New size: 10; ${ABOVE}`,
+      "New size: 1; reason: All metrics below target",
+    ]);
     assert.equal(replicas, 1);
   });
 
   it("does nothing within the 0.1 tolerance, on both sides", () => {
     const hpa = new HorizontalController(guideHpa(OBJECT, 1));
-    for (const m of [36.1, 43.9, 40]) assert.deepEqual(hpa.reconcile(0, 4, 4, { value: m }), { replicas: 4, currentMilli: m * 1000, metricDesired: 4, events: [] });
+    for (const m of [36.1, 43.9, 40])
+      assert.deepEqual(hpa.reconcile(0, 4, 4, { value: m }), {
+        replicas: 4,
+        currentMilli: m * 1000,
+        metricDesired: 4,
+        events: [],
+      });
     assert.equal(hpa.reconcile(SYNC, 4, 4, { value: 44.1 }).replicas, 5);
   });
 
@@ -51,7 +73,9 @@ describe("HPA controller model (kubernetes v1.31 horizontal.go, replica_calculat
   });
 
   it("keeps the replica count and records warnings when the metric cannot be read", () => {
-    const d = new HorizontalController(guideHpa(OBJECT, 1)).reconcile(0, 3, 3, { error: "the server could not find the metric" });
+    const d = new HorizontalController(guideHpa(OBJECT, 1)).reconcile(0, 3, 3, {
+      error: "the server could not find the metric",
+    });
     assert.equal(d.replicas, 3);
     assert.deepEqual(
       d.events.map((e) => [e.type, e.reason]),
@@ -74,7 +98,10 @@ describe("HPA controller model (kubernetes v1.31 horizontal.go, replica_calculat
   it("with selectPolicy Min, the smallest change wins", () => {
     const spec = guideHpa(OBJECT, 1);
     spec.behavior!.scaleUp!.selectPolicy = "Min";
-    assert.deepEqual(drive(new HorizontalController(spec), [40, 100, 100, 100, 100]).sizes.map((m) => m.replace(/;.*/, "")), ["New size: 2", "New size: 4", "New size: 8", "New size: 10"]);
+    assert.deepEqual(
+      drive(new HorizontalController(spec), [40, 100, 100, 100, 100]).sizes.map((m) => m.replace(/;.*/, "")),
+      ["New size: 2", "New size: 4", "New size: 8", "New size: 10"],
+    );
   });
 
   it("without behavior, a scale-down waits for the default 5-minute stabilization window", () => {
@@ -87,38 +114,81 @@ describe("HPA controller model (kubernetes v1.31 horizontal.go, replica_calculat
 
   it("without behavior, a scale-up is bounded by max(2 x current, 4) per sync", () => {
     const hpa = new HorizontalController({ name: "echo", minReplicas: 1, maxReplicas: 50, metric: OBJECT });
-    assert.deepEqual(drive(hpa, [1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")), ["New size: 4", "New size: 8", "New size: 16"]);
+    assert.deepEqual(
+      drive(hpa, [1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")),
+      ["New size: 4", "New size: 8", "New size: 16"],
+    );
   });
 
   it("with a behavior that leaves its rules out, a scale-up allows 4 pods or 100% per 15 s, whichever is more", () => {
-    const hpa = new HorizontalController({ name: "echo", minReplicas: 1, maxReplicas: 50, behavior: {}, metric: OBJECT });
-    assert.deepEqual(drive(hpa, [40, 1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")), ["New size: 5", "New size: 10", "New size: 20"]);
+    const hpa = new HorizontalController({
+      name: "echo",
+      minReplicas: 1,
+      maxReplicas: 50,
+      behavior: {},
+      metric: OBJECT,
+    });
+    assert.deepEqual(
+      drive(hpa, [40, 1000, 1000, 1000]).sizes.map((m) => m.replace(/;.*/, "")),
+      ["New size: 5", "New size: 10", "New size: 20"],
+    );
   });
 
   it("clamps to minReplicas and maxReplicas with the controller's reasons", () => {
     const hpa = new HorizontalController(guideHpa(OBJECT, 1));
-    assert.equal(hpa.reconcile(0, 12, 12, { value: 100 }).events[0]!.message, "New size: 10; reason: Current number of replicas above Spec.MaxReplicas");
+    assert.equal(
+      hpa.reconcile(0, 12, 12, { value: 100 }).events[0].message,
+      "New size: 10; reason: Current number of replicas above Spec.MaxReplicas",
+    );
     const atLeastTwo = new HorizontalController({ ...guideHpa(OBJECT, 1), minReplicas: 2 });
-    assert.equal(atLeastTwo.reconcile(SYNC, 1, 1, { value: 100 }).events[0]!.message, "New size: 2; reason: Current number of replicas below Spec.MinReplicas");
+    assert.equal(
+      atLeastTwo.reconcile(SYNC, 1, 1, { value: 100 }).events[0].message,
+      "New size: 2; reason: Current number of replicas below Spec.MinReplicas",
+    );
   });
 
   it("leaves a workload scaled to zero by hand alone", () => {
-    assert.deepEqual(new HorizontalController(guideHpa(OBJECT, 1)).reconcile(0, 0, 0, { value: 100 }), { replicas: 0, currentMilli: undefined, metricDesired: undefined, events: [] });
+    assert.deepEqual(new HorizontalController(guideHpa(OBJECT, 1)).reconcile(0, 0, 0, { value: 100 }), {
+      replicas: 0,
+      currentMilli: undefined,
+      metricDesired: undefined,
+      events: [],
+    });
   });
 
   it("names an External metric (KEDA) as the controller does", () => {
-    const hpa = new HorizontalController(guideHpa({ type: "External", name: "s0-metric-api-p99_ms", selector: { "scaledobject.keda.sh/name": "echo" }, targetValue: 40 }, 1));
+    const hpa = new HorizontalController(
+      guideHpa(
+        {
+          type: "External",
+          name: "s0-metric-api-p99_ms",
+          selector: { "scaledobject.keda.sh/name": "echo" },
+          targetValue: 40,
+        },
+        1,
+      ),
+    );
     hpa.reconcile(-SYNC, 1, 1, { value: 40 });
     assert.equal(
-      hpa.reconcile(0, 1, 1, { value: 70 }).events[0]!.message,
+      hpa.reconcile(0, 1, 1, { value: 70 }).events[0].message,
       "New size: 2; reason: external metric s0-metric-api-p99_ms(&LabelSelector{MatchLabels:map[string]string{scaledobject.keda.sh/name: echo,},MatchExpressions:[]LabelSelectorRequirement{},}) above target",
     );
   });
 
   it("refuses an HPA the API server would refuse", () => {
-    assert.throws(() => new HorizontalController({ name: "x", minReplicas: 0, maxReplicas: 3, metric: OBJECT }), /minReplicas/);
-    assert.throws(() => new HorizontalController({ name: "x", minReplicas: 4, maxReplicas: 3, metric: OBJECT }), /maxReplicas/);
-    assert.throws(() => new HorizontalController({ name: "x", minReplicas: 1, maxReplicas: 3, metric: { ...OBJECT, targetValue: 0 } }), /target/);
+    assert.throws(
+      () => new HorizontalController({ name: "x", minReplicas: 0, maxReplicas: 3, metric: OBJECT }),
+      /minReplicas/,
+    );
+    assert.throws(
+      () => new HorizontalController({ name: "x", minReplicas: 4, maxReplicas: 3, metric: OBJECT }),
+      /maxReplicas/,
+    );
+    assert.throws(
+      () =>
+        new HorizontalController({ name: "x", minReplicas: 1, maxReplicas: 3, metric: { ...OBJECT, targetValue: 0 } }),
+      /target/,
+    );
   });
 });
 
@@ -134,8 +204,15 @@ describe("autoscale demo helpers", () => {
     assert.equal(targetsColumn(0, 40), "0/40");
     assert.equal(targetsColumn(undefined, 40), "<unknown>/40");
     const e = (atMs: number, reason: string) => ({ atMs, type: "Warning" as const, reason, message: "m" });
-    const lines = eventsTable([e(0, "FailedGetObjectMetric"), e(15_000, "FailedGetObjectMetric")], guideHpa(OBJECT, 1), 45_000);
-    assert.match(lines[0]!, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/);
-    assert.match(lines[1]!, /^30s \(x2 over 45s\)\s+Warning\s+FailedGetObjectMetric\s+horizontalpodautoscaler\/echo\s+m$/);
+    const lines = eventsTable(
+      [e(0, "FailedGetObjectMetric"), e(15_000, "FailedGetObjectMetric")],
+      guideHpa(OBJECT, 1),
+      45_000,
+    );
+    assert.match(lines[0], /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/);
+    assert.match(
+      lines[1],
+      /^30s \(x2 over 45s\)\s+Warning\s+FailedGetObjectMetric\s+horizontalpodautoscaler\/echo\s+m$/,
+    );
   });
 });

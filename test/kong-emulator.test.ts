@@ -168,16 +168,22 @@ describe("Kong emulator against the real kong-js-pluginserver", function () {
         assert.deepEqual(t.errors, []);
       }
       const stats = [kong.poolStats(0), kong.poolStats(1)];
-      assert.ok(stats.every((s) => s.peakInUse > 1 && s.inUse === 0), JSON.stringify(stats));
+      assert.ok(
+        stats.every((s) => s.peakInUse > 1 && s.inUse === 0),
+        JSON.stringify(stats),
+      );
       assert.ok(server?.running, server?.output());
-      assert.doesNotMatch((server as PluginServer).output(), /Extra \d+ byte/);
+      assert.doesNotMatch(server.output(), /Extra \d+ byte/);
     });
 
     it("refuses a second request on a connection while one is in flight", async () => {
       await withConnection((server as PluginServer).socketPath, async (c) => {
         const first = c.call("plugin.InstanceStatus", 999_999, CALL_TIMEOUT_MS);
         assert.throws(() => c.call("plugin.InstanceStatus", 999_998, CALL_TIMEOUT_MS), RpcPipelineError);
-        await assert.rejects(first, (e: unknown) => e instanceof RpcServerError && /no plugin instance #999999/.test(e.message));
+        await assert.rejects(
+          first,
+          (e: unknown) => e instanceof RpcServerError && /no plugin instance #999999/.test(e.message),
+        );
         // The refused call was never sent: the connection still works.
         await assert.rejects(c.call("plugin.InstanceStatus", 999_997, CALL_TIMEOUT_MS), /#999997/);
       });
@@ -187,19 +193,31 @@ describe("Kong emulator against the real kong-js-pluginserver", function () {
       kong.configurePlugin({ id: "floor-steperror" });
       const { instanceId } = await kong.log(0, "floor-steperror", ctx);
       await withConnection((server as PluginServer).socketPath, async (c) => {
-        const event = (await c.call("plugin.HandleEvent", { InstanceId: instanceId, EventName: "log" }, CALL_TIMEOUT_MS)) as {
+        const event = (await c.call(
+          "plugin.HandleEvent",
+          { InstanceId: instanceId, EventName: "log" },
+          CALL_TIMEOUT_MS,
+        )) as {
           EventId: number;
           Data: { Method: string };
         };
         assert.equal(event.Data.Method, "kong.nginx.get_ctx");
-        const end = (await c.call("plugin.StepError", { EventId: event.EventId, Data: API_DISABLED }, CALL_TIMEOUT_MS)) as {
+        const end = (await c.call(
+          "plugin.StepError",
+          { EventId: event.EventId, Data: API_DISABLED },
+          CALL_TIMEOUT_MS,
+        )) as {
           Data: unknown;
         };
         assert.equal(end.Data, "ret");
       });
       // The server's log reaches us through a pipe, possibly after the reply.
       await waitFor("the server's warning", () =>
-        /unhandled exception in floor\.log .*API disabled in the current context/.test((server as PluginServer).output()) ? true : undefined,
+        /unhandled exception in floor\.log .*API disabled in the current context/.test(
+          (server as PluginServer).output(),
+        )
+          ? true
+          : undefined,
       );
     });
   });
@@ -210,7 +228,11 @@ describe("Kong emulator against the real kong-js-pluginserver", function () {
 
     before(async () => {
       server = await PluginServer.start({ pluginsDir: fixturePluginDir("serialize-parse") });
-      kong = new KongEmulator({ socketPath: server.socketPath, pluginName: "serialize-parse", callTimeoutMs: CALL_TIMEOUT_MS });
+      kong = new KongEmulator({
+        socketPath: server.socketPath,
+        pluginName: "serialize-parse",
+        callTimeoutMs: CALL_TIMEOUT_MS,
+      });
       kong.configurePlugin({ id: "sp", config: { report: true } });
     });
 
@@ -227,7 +249,9 @@ describe("Kong emulator against the real kong-js-pluginserver", function () {
         assert.deepEqual(t.pdkCalls, ["kong.log.serialize", "kong.log.info"]);
         assert.deepEqual(t.errors, []);
       }
-      const seen = [proxied, direct].map((t) => JSON.parse(t.pluginLogs[0]?.message ?? "null") as Record<string, unknown>);
+      const seen = [proxied, direct].map(
+        (t) => JSON.parse(t.pluginLogs[0]?.message ?? "null") as Record<string, unknown>,
+      );
       assert.deepEqual([seen[0]?.proxy, seen[0]?.service], [37, "default.echo.80"]);
       assert.deepEqual([seen[1]?.proxy, seen[1]?.service], [-1, "default.echo.80"]);
       assert.ok((seen[0]?.bytes as number) > 2_000 && (seen[0]?.bytes as number) < 3_100, String(seen[0]?.bytes));
@@ -269,14 +293,20 @@ describe("Kong emulator against the real kong-js-pluginserver", function () {
         step: "plugin.Step",
         kongError: "could not find pdk method: kong.nope.get_thing",
       });
-      assert.deepEqual(ask("kong.log.warn", "a", 1, null), { step: "plugin.Step", pluginLog: { level: "warn", message: "a1nil" } });
+      assert.deepEqual(ask("kong.log.warn", "a", 1, null), {
+        step: "plugin.Step",
+        pluginLog: { level: "warn", message: "a1nil" },
+      });
     });
 
     it("builds serialize data consistent with ngx.ctx, the size of a real one", () => {
       const s = ctx.serialize as { latencies: Record<string, number>; service: unknown };
       assert.equal(s.latencies.proxy, ctx.ngxCtx.KONG_WAITING_TIME);
       assert.equal(ctx.ngxCtx.KONG_PROXIED, true);
-      assert.equal(s.latencies.kong, (ctx.ngxCtx.KONG_PROXY_LATENCY as number) + (ctx.ngxCtx.KONG_RECEIVE_TIME as number));
+      assert.equal(
+        s.latencies.kong,
+        (ctx.ngxCtx.KONG_PROXY_LATENCY as number) + (ctx.ngxCtx.KONG_RECEIVE_TIME as number),
+      );
       assert.equal(s.latencies.request, 15);
       assert.equal(s.service, ctx.ngxCtx.service);
       const bytes = cjsonEncode(ctx.serialize).length;

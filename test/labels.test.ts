@@ -112,7 +112,10 @@ describe("serviceLabels", () => {
 
   describe("from KIC's tags", () => {
     it("maps a single-backend service to its Kubernetes Service, spelled as KGO does", () => {
-      assert.deepEqual(labels({ name: "default.echo.80", tags: SERVICE_TAGS }), service("default", "echo", "default.echo.80"));
+      assert.deepEqual(
+        labels({ name: "default.echo.80", tags: SERVICE_TAGS }),
+        service("default", "echo", "default.echo.80"),
+      );
     });
 
     it("maps a multi-backend service to the HTTPRoute its tags name", () => {
@@ -136,7 +139,7 @@ describe("serviceLabels", () => {
       assert.deepEqual(labels({ name: "s", tags: withoutUid }), labels({ name: "s", tags: SERVICE_TAGS }));
     });
 
-    it("reads the core group as KIC writes it: absent, empty or \"core\"", () => {
+    it('reads the core group as KIC writes it: absent, empty or "core"', () => {
       for (const group of [[], ["k8s-group:core"], ["k8s-group:"]]) {
         const l = labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:echo", "k8s-kind:Service", ...group] });
         assert.deepEqual(l, service("default", "echo", "s"), JSON.stringify(group));
@@ -146,27 +149,45 @@ describe("serviceLabels", () => {
     it("keeps a kind it does not know, with its apiVersion", () => {
       const l = labels({
         name: "s",
-        tags: ["k8s-namespace:apps", "k8s-name:web", "k8s-kind:Rollout", "k8s-group:argoproj.io", "k8s-version:v1alpha1"],
+        tags: [
+          "k8s-namespace:apps",
+          "k8s-name:web",
+          "k8s-kind:Rollout",
+          "k8s-group:argoproj.io",
+          "k8s-version:v1alpha1",
+        ],
       });
       assert.equal(l.kubernetes_kind, "Rollout");
       assert.equal(l.kubernetes_apiversion, "argoproj.io/v1alpha1");
     });
 
-    it("says Service, not KGO's \"service\", for a kind named Service outside the core group", () => {
+    it('says Service, not KGO\'s "service", for a kind named Service outside the core group', () => {
       const l = labels({
         name: "s",
-        tags: ["k8s-namespace:apps", "k8s-name:web", "k8s-kind:Service", "k8s-group:serving.knative.dev", "k8s-version:v1"],
+        tags: [
+          "k8s-namespace:apps",
+          "k8s-name:web",
+          "k8s-kind:Service",
+          "k8s-group:serving.knative.dev",
+          "k8s-version:v1",
+        ],
       });
       assert.equal(l.kubernetes_kind, "Service");
       assert.equal(l.kubernetes_apiversion, "serving.knative.dev/v1");
     });
 
     it("assumes a Service when the kind is missing in the core group, as KGO does", () => {
-      assert.deepEqual(labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:echo"] }), service("default", "echo", "s"));
+      assert.deepEqual(
+        labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:echo"] }),
+        service("default", "echo", "s"),
+      );
     });
 
     it("leaves kind and version unknown rather than guess them in another group", () => {
-      const l = labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:echo-split", "k8s-group:gateway.networking.k8s.io"] });
+      const l = labels({
+        name: "s",
+        tags: ["k8s-namespace:default", "k8s-name:echo-split", "k8s-group:gateway.networking.k8s.io"],
+      });
       assert.equal(l.kubernetes_name, "echo-split");
       assert.equal(l.kubernetes_kind, "");
       assert.equal(l.kubernetes_apiversion, "");
@@ -180,9 +201,15 @@ describe("serviceLabels", () => {
       });
 
       it("canonicalizes the spelling of the kinds KIC uses", () => {
-        const l = labels({ name: "s", tags: [...HTTPROUTE_TAGS.filter((t) => !t.startsWith("k8s-kind:")), "k8s-kind:httproute"] });
+        const l = labels({
+          name: "s",
+          tags: [...HTTPROUTE_TAGS.filter((t) => !t.startsWith("k8s-kind:")), "k8s-kind:httproute"],
+        });
         assert.equal(l.kubernetes_kind, "HTTPRoute");
-        assert.equal(labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:echo", "k8s-kind:SERVICE"] }).kubernetes_kind, "service");
+        assert.equal(
+          labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:echo", "k8s-kind:SERVICE"] }).kubernetes_kind,
+          "service",
+        );
       });
 
       it("keeps the first acceptable value of a duplicated tag (KIC's own tags precede the user's)", () => {
@@ -193,13 +220,29 @@ describe("serviceLabels", () => {
       it("skips empty and unacceptable values and uses a later good one", () => {
         const l = labels({
           name: "s",
-          tags: ["k8s-namespace:", "k8s-namespace:Default", "k8s-namespace:default", "k8s-name:", "k8s-name:has space", "k8s-name:echo"],
+          tags: [
+            "k8s-namespace:",
+            "k8s-namespace:Default",
+            "k8s-namespace:default",
+            "k8s-name:",
+            "k8s-name:has space",
+            "k8s-name:echo",
+          ],
         });
         assert.deepEqual(l, service("default", "echo", "s"));
       });
 
       it("keeps colons inside values", () => {
-        const l = labels({ name: "s", tags: ["k8s-namespace:default", "k8s-name:system:web", "k8s-kind:Thing", "k8s-group:example.com", "k8s-version:v1"] });
+        const l = labels({
+          name: "s",
+          tags: [
+            "k8s-namespace:default",
+            "k8s-name:system:web",
+            "k8s-kind:Thing",
+            "k8s-group:example.com",
+            "k8s-version:v1",
+          ],
+        });
         assert.equal(l.kubernetes_name, "system:web");
         assert.equal(l.service, "system:web");
       });
@@ -209,17 +252,35 @@ describe("serviceLabels", () => {
           const l = labels({ name: "s", tags: ["k8s-namespace:default", `k8s-name:${bad}`] });
           assert.equal(l.kubernetes_name, "", JSON.stringify(bad));
         }
-        assert.equal(labels({ name: "s", tags: ["k8s-namespace:default", `k8s-name:${"x".repeat(253)}`] }).kubernetes_name, "x".repeat(253));
-        assert.equal(labels({ name: "s", tags: [`k8s-namespace:${"n".repeat(64)}`, "k8s-name:echo"] }).kubernetes_name, "");
+        assert.equal(
+          labels({ name: "s", tags: ["k8s-namespace:default", `k8s-name:${"x".repeat(253)}`] }).kubernetes_name,
+          "x".repeat(253),
+        );
+        assert.equal(
+          labels({ name: "s", tags: [`k8s-namespace:${"n".repeat(64)}`, "k8s-name:echo"] }).kubernetes_name,
+          "",
+        );
       });
 
       it("ignores tags without a colon, other keys, and keys that are Object.prototype members", () => {
         const l = labels({
           name: "s",
-          tags: ["k8s-name", "k8s-namespace", "team:payments", "constructor:x", "__proto__:y", "toString:z", "k8s-namespace:default", "k8s-name:echo"],
+          tags: [
+            "k8s-name",
+            "k8s-namespace",
+            "team:payments",
+            "constructor:x",
+            "__proto__:y",
+            "toString:z",
+            "k8s-namespace:default",
+            "k8s-name:echo",
+          ],
         });
         assert.deepEqual(l, service("default", "echo", "s"));
-        assert.deepEqual(labels({ name: "s", tags: ["constructor:x", "__proto__:y", "hasOwnProperty:z"] }), unmapped("s"));
+        assert.deepEqual(
+          labels({ name: "s", tags: ["constructor:x", "__proto__:y", "hasOwnProperty:z"] }),
+          unmapped("s"),
+        );
       });
 
       it("needs both a name and a namespace", () => {
@@ -230,21 +291,33 @@ describe("serviceLabels", () => {
       it("does not trust KIC's placeholder for a service whose backend is missing", () => {
         assert.deepEqual(labels({ name: "s", tags: KIC_PLACEHOLDER_TAGS }), unmapped("s"));
         // ... and falls back to the name.
-        assert.deepEqual(labels({ name: "default.echo.80", tags: KIC_PLACEHOLDER_TAGS }), service("default", "echo", "default.echo.80"));
+        assert.deepEqual(
+          labels({ name: "default.echo.80", tags: KIC_PLACEHOLDER_TAGS }),
+          service("default", "echo", "default.echo.80"),
+        );
       });
     });
   });
 
   describe("from KIC's service names", () => {
     it("parses the Ingress form <namespace>.<service>.<port>", () => {
-      assert.deepEqual(labels({ name: "default.echo.80", host: "echo.default.80.svc" }), service("default", "echo", "default.echo.80"));
+      assert.deepEqual(
+        labels({ name: "default.echo.80", host: "echo.default.80.svc" }),
+        service("default", "echo", "default.echo.80"),
+      );
       assert.deepEqual(labels({ name: "default.echo.80" }), service("default", "echo", "default.echo.80"));
       assert.deepEqual(labels({ name: "shop-2.web-api.65535" }), service("shop-2", "web-api", "shop-2.web-api.65535"));
-      assert.deepEqual(labels({ name: "default.echo.implicitPort" }), service("default", "echo", "default.echo.implicitPort"));
+      assert.deepEqual(
+        labels({ name: "default.echo.implicitPort" }),
+        service("default", "echo", "default.echo.implicitPort"),
+      );
     });
 
     it("accepts a named port only when the host confirms KIC made the name", () => {
-      assert.deepEqual(labels({ name: "default.echo.http", host: "echo.default.http.svc" }), service("default", "echo", "default.echo.http"));
+      assert.deepEqual(
+        labels({ name: "default.echo.http", host: "echo.default.http.svc" }),
+        service("default", "echo", "default.echo.http"),
+      );
       assert.deepEqual(labels({ name: "default.echo.http" }), unmapped("default.echo.http"));
       assert.deepEqual(labels({ name: "default.echo.http", host: "echo.example.com" }), unmapped("default.echo.http"));
     });
@@ -276,16 +349,28 @@ describe("serviceLabels", () => {
     it("parses a single-backend HTTPRoute service to its backend Service", () => {
       const name = "httproute.default.svc.default.echo.80";
       assert.deepEqual(labels({ name, host: name }), service("default", "echo", name));
-      assert.deepEqual(labels({ name: "httproute.default.svc.default.echo.80.100" }), service("default", "echo", "httproute.default.svc.default.echo.80.100"));
-      assert.deepEqual(labels({ name: "httproute.default.svc.default.echo.80.0" }), service("default", "echo", "httproute.default.svc.default.echo.80.0"));
+      assert.deepEqual(
+        labels({ name: "httproute.default.svc.default.echo.80.100" }),
+        service("default", "echo", "httproute.default.svc.default.echo.80.100"),
+      );
+      assert.deepEqual(
+        labels({ name: "httproute.default.svc.default.echo.80.0" }),
+        service("default", "echo", "httproute.default.svc.default.echo.80.0"),
+      );
     });
 
     it("takes the backend's namespace, not the route's, for a cross-namespace backend", () => {
-      assert.deepEqual(labels({ name: "httproute.routes.svc.backends.echo.8080" }), service("backends", "echo", "httproute.routes.svc.backends.echo.8080"));
+      assert.deepEqual(
+        labels({ name: "httproute.routes.svc.backends.echo.8080" }),
+        service("backends", "echo", "httproute.routes.svc.backends.echo.8080"),
+      );
     });
 
     it("copes with a route namespace called svc", () => {
-      assert.deepEqual(labels({ name: "httproute.svc.svc.svc.echo.80" }), service("svc", "echo", "httproute.svc.svc.svc.echo.80"));
+      assert.deepEqual(
+        labels({ name: "httproute.svc.svc.svc.echo.80" }),
+        service("svc", "echo", "httproute.svc.svc.svc.echo.80"),
+      );
     });
 
     it("does not guess a multi-backend service from its name: the HTTPRoute's name is not in it", () => {
@@ -340,11 +425,17 @@ describe("serviceLabels", () => {
         kong_service: "legacy-billing",
       });
       assert.ok(matchesAdapterRule(l));
-      assert.deepEqual(labels({ id: MAPPED_ID, name: "shared-name" }, mapping), service("by-id", "winner", "shared-name"));
+      assert.deepEqual(
+        labels({ id: MAPPED_ID, name: "shared-name" }, mapping),
+        service("by-id", "winner", "shared-name"),
+      );
     });
 
     it("maps an unnamed service by id only", () => {
-      assert.deepEqual(labels({ id: MAPPED_ID, host: "legacy-billing" }, mapping), service("by-id", "winner", "legacy-billing"));
+      assert.deepEqual(
+        labels({ id: MAPPED_ID, host: "legacy-billing" }, mapping),
+        service("by-id", "winner", "legacy-billing"),
+      );
       assert.deepEqual(labels({ host: "legacy-billing" }, mapping), unmapped("legacy-billing"));
     });
 
@@ -355,7 +446,11 @@ describe("serviceLabels", () => {
 
     it("fills in a multi-backend service that its name alone cannot resolve", () => {
       const byName = loadMappingFile(fixture("valid.json"));
-      assert.equal(labels({ id: "0c6e7b9e-1a7d-4c1e-9b0e-2f7c2d1d5a10", name: HTTPROUTE_LABELS.kong_service }, byName).kubernetes_kind, "HTTPRoute");
+      assert.equal(
+        labels({ id: "0c6e7b9e-1a7d-4c1e-9b0e-2f7c2d1d5a10", name: HTTPROUTE_LABELS.kong_service }, byName)
+          .kubernetes_kind,
+        "HTTPRoute",
+      );
     });
 
     it("is consulted after the name", () => {

@@ -11,29 +11,42 @@ import { makePayload, service } from "./support/payloads";
 const QS = QUANTILES.map((q) => q.q);
 
 /** The nearest-rank percentile of the values themselves: what the exporter must approximate. */
-const exact = (values: number[], q: number) => nearestRank([...values].sort((a, b) => a - b), q);
+const exact = (values: number[], q: number) =>
+  nearestRank(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 
 function windowOf(values: number[], now: number): SlidingWindow {
   const w = new SlidingWindow(10_000, 6);
   const v = validatePayload(makePayload(values.map((ms) => [service("a", "a"), "upstream", ms])));
-  const d = v.payload.services[0]!.latencies.upstream!;
-  w.add(d.count, d.sum, v.histograms[0]!.upstream!, now);
+  const d = v.payload.services[0].latencies.upstream!;
+  w.add(d.count, d.sum, v.histograms[0].upstream!, now);
   return w;
 }
 
 describe("windowed percentiles", () => {
   it("are within 1% of the exact percentile of what was recorded, for any latencies", () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3_600_000 })), { minLength: 1, maxLength: 400 }), (values) => {
-        const stats = windowOf(values, 1_000_000).stats(1_000_000, QS);
-        assert.equal(stats.count, values.length);
-        assert.equal(stats.sum, values.reduce((a, b) => a + b, 0));
-        QS.forEach((q, i) => {
-          const want = exact(values, q);
-          const got = stats.values[i]!;
-          assert.ok(Math.abs(got - want) <= Math.max(0.01 * want, 0), `q=${q}: got ${got}, exact ${want}`);
-        });
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3_600_000 })), {
+          minLength: 1,
+          maxLength: 400,
+        }),
+        (values) => {
+          const stats = windowOf(values, 1_000_000).stats(1_000_000, QS);
+          assert.equal(stats.count, values.length);
+          assert.equal(
+            stats.sum,
+            values.reduce((a, b) => a + b, 0),
+          );
+          QS.forEach((q, i) => {
+            const want = exact(values, q);
+            const got = stats.values[i];
+            assert.ok(Math.abs(got - want) <= Math.max(0.01 * want, 0), `q=${q}: got ${got}, exact ${want}`);
+          });
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -60,8 +73,16 @@ describe("GET /v1/latency report", () => {
   store.apply(
     validatePayload(
       makePayload([
-        ...[10, 20, 30].map((ms): [ReturnType<typeof service>, "upstream", number] => [service("1", "default.echo.80", tags("echo")), "upstream", ms]),
-        ...[40].map((ms): [ReturnType<typeof service>, "upstream", number] => [service("2", "default.echo.8080", tags("echo")), "upstream", ms]),
+        ...[10, 20, 30].map((ms): [ReturnType<typeof service>, "upstream", number] => [
+          service("1", "default.echo.80", tags("echo")),
+          "upstream",
+          ms,
+        ]),
+        ...[40].map((ms): [ReturnType<typeof service>, "upstream", number] => [
+          service("2", "default.echo.8080", tags("echo")),
+          "upstream",
+          ms,
+        ]),
         [service("3", "default.other.80", tags("other")), "upstream", 500],
       ]),
     ),
@@ -69,7 +90,7 @@ describe("GET /v1/latency report", () => {
   );
 
   it("merges every series of a Kubernetes Service into the top-level figures", () => {
-    const r = latencyReport(store, new URLSearchParams("namespace=default&service=echo"), now) as Record<string, unknown>;
+    const r = latencyReport(store, new URLSearchParams("namespace=default&service=echo"), now);
     assert.equal(r.window_seconds, 60);
     assert.equal(r.count, 4);
     assert.equal(r.average_ms, 25);
@@ -79,7 +100,7 @@ describe("GET /v1/latency report", () => {
   });
 
   it("reports an idle selection as zeros, and refuses unknown parameters", () => {
-    const r = latencyReport(store, new URLSearchParams("service=nothing"), now) as Record<string, unknown>;
+    const r = latencyReport(store, new URLSearchParams("service=nothing"), now);
     assert.deepEqual([r.count, r.average_ms, r.p99_ms], [0, 0, 0]);
     assert.throws(() => latencyReport(store, new URLSearchParams("svc=echo"), now), LatencyQueryError);
     assert.throws(() => latencyReport(store, new URLSearchParams("latency=total"), now), /latency must be one of/);

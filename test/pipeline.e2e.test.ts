@@ -9,24 +9,52 @@ import { freePort, PRODUCT_PLUGIN_DIR, startPluginStack } from "../devstack/proc
 const KONG_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];
 
 function kic(name: string, ns: string, kind = "Service", group = "", version = "v1"): string[] {
-  return [`k8s-name:${name}`, `k8s-namespace:${ns}`, `k8s-kind:${kind}`, `k8s-uid:${randomUUID()}`, `k8s-group:${group}`, `k8s-version:${version}`];
+  return [
+    `k8s-name:${name}`,
+    `k8s-namespace:${ns}`,
+    `k8s-kind:${kind}`,
+    `k8s-uid:${randomUUID()}`,
+    `k8s-group:${group}`,
+    `k8s-version:${version}`,
+  ];
 }
 
 /** What /metrics must say for one series, computed from the latencies sent. */
 function expectSeries(samples: Sample[], match: Record<string, string>, latencies: number[]): void {
-  assert.equal(value(samples, "kong_upstream_latency_ms_count", match), latencies.length, `count for ${JSON.stringify(match)}`);
-  assert.equal(value(samples, "kong_upstream_latency_ms_sum", match), latencies.reduce((a, b) => a + b, 0), "sum");
+  assert.equal(
+    value(samples, "kong_upstream_latency_ms_count", match),
+    latencies.length,
+    `count for ${JSON.stringify(match)}`,
+  );
+  assert.equal(
+    value(samples, "kong_upstream_latency_ms_sum", match),
+    latencies.reduce((a, b) => a + b, 0),
+    "sum",
+  );
   for (const le of KONG_BUCKETS) {
-    assert.equal(value(samples, "kong_upstream_latency_ms_bucket", { ...match, le: String(le) }), latencies.filter((l) => l <= le).length, `le=${le}`);
+    assert.equal(
+      value(samples, "kong_upstream_latency_ms_bucket", { ...match, le: String(le) }),
+      latencies.filter((l) => l <= le).length,
+      `le=${le}`,
+    );
   }
-  assert.equal(value(samples, "kong_upstream_latency_ms_bucket", { ...match, le: "+Inf" }), latencies.length, "le=+Inf");
+  assert.equal(
+    value(samples, "kong_upstream_latency_ms_bucket", { ...match, le: "+Inf" }),
+    latencies.length,
+    "le=+Inf",
+  );
 }
 
 async function metrics(exp: ExporterProcess): Promise<Sample[]> {
   return parseSamples(await fetchText(`${exp.metricsUrl}/metrics`));
 }
 
-async function countReaches(exp: ExporterProcess, match: Record<string, string>, n: number, timeoutMs = 15_000): Promise<Sample[]> {
+async function countReaches(
+  exp: ExporterProcess,
+  match: Record<string, string>,
+  n: number,
+  timeoutMs = 15_000,
+): Promise<Sample[]> {
   return waitFor(
     `kong_upstream_latency_ms_count${JSON.stringify(match)} to reach ${n}`,
     async () => {
@@ -43,12 +71,14 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
   it("--dump-all-plugins prints clean JSON with one plugin Kong accepts", async () => {
     const { stdout, plugins } = await dumpAllPlugins(PRODUCT_PLUGIN_DIR);
     assert.equal(plugins.length, 1, stdout);
-    const p = plugins[0]!;
+    const p = plugins[0];
     assert.equal(p.Name, "upstream-latency");
     assert.equal(typeof p.Version, "string");
     assert.equal(typeof p.Priority, "number");
     assert.deepEqual(p.Phases, ["log"]);
-    const fields = (p.Schema as unknown as { fields: [{ config: { fields: Record<string, unknown>[] } }] }).fields[0].config.fields.map((f) => Object.keys(f)[0]);
+    const fields = (
+      p.Schema as unknown as { fields: [{ config: { fields: Record<string, unknown>[] } }] }
+    ).fields[0].config.fields.map((f) => Object.keys(f)[0]);
     assert.deepEqual(fields, ["exporter_url", "flush_interval", "latencies", "exporter_token_file", "max_services"]);
     assert.equal(stdout.trim(), JSON.stringify(plugins));
   });
@@ -68,7 +98,10 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
     it("exports exact count, sum, cumulative buckets and labels per Kong Service", async () => {
       const config = { exporter_url: exp.ingestUrl, flush_interval: 0.2 };
       const echo = makeService({ name: "default.echo.80", tags: kic("echo", "default") });
-      const multi = makeService({ name: "httproute.shop.cart.0", tags: kic("cart", "shop", "HTTPRoute", "gateway.networking.k8s.io") });
+      const multi = makeService({
+        name: "httproute.shop.cart.0",
+        tags: kic("cart", "shop", "HTTPRoute", "gateway.networking.k8s.io"),
+      });
       const bare = makeService({ name: "legacy", tags: [] });
       const global = { id: randomUUID(), config };
       const onRoute = { id: randomUUID(), config, routeId: randomUUID() };
@@ -86,7 +119,10 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
       let i = 0;
       const sends: Promise<unknown>[] = [];
       for (const [svc, pluginId, latencies] of plan) {
-        for (const ms of latencies) sends.push(stack.kong.log(i++ % 2, pluginId, makeLogContext({ service: svc, route: makeRoute(svc), proxyMs: ms })));
+        for (const ms of latencies)
+          sends.push(
+            stack.kong.log(i++ % 2, pluginId, makeLogContext({ service: svc, route: makeRoute(svc), proxyMs: ms })),
+          );
       }
       // Requests that were not proxied (Kong answered itself) are not recorded, as Kong's prometheus plugin does.
       sends.push(stack.kong.log(0, global.id, makeLogContext({ service: echo, proxyMs: -1 })));
@@ -99,8 +135,8 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
 
       const echoMatch = { kong_service: "default.echo.80" };
       const samples = await countReaches(exp, echoMatch, 17);
-      expectSeries(samples, echoMatch, [...plan[0]![2], ...plan[3]![2]]);
-      const echoSeries = select(samples, "kong_upstream_latency_ms_count", echoMatch)[0]!;
+      expectSeries(samples, echoMatch, [...plan[0][2], ...plan[3][2]]);
+      const echoSeries = select(samples, "kong_upstream_latency_ms_count", echoMatch)[0];
       assert.deepEqual(
         { ...echoSeries.labels },
         {
@@ -114,13 +150,13 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
         },
       );
       const multiMatch = { kong_service: "httproute.shop.cart.0" };
-      expectSeries(await countReaches(exp, multiMatch, 7), multiMatch, plan[1]![2]);
-      const multiSeries = select(samples, "kong_upstream_latency_ms_count", multiMatch)[0]!;
+      expectSeries(await countReaches(exp, multiMatch, 7), multiMatch, plan[1][2]);
+      const multiSeries = select(samples, "kong_upstream_latency_ms_count", multiMatch)[0];
       assert.equal(multiSeries.labels.kubernetes_kind, "HTTPRoute");
       assert.equal(multiSeries.labels.kubernetes_apiversion, "gateway.networking.k8s.io/v1");
       const bareMatch = { kong_service: "legacy" };
-      expectSeries(await countReaches(exp, bareMatch, 3), bareMatch, plan[2]![2]);
-      const bareSeries = select(samples, "kong_upstream_latency_ms_count", bareMatch)[0]!;
+      expectSeries(await countReaches(exp, bareMatch, 3), bareMatch, plan[2][2]);
+      const bareSeries = select(samples, "kong_upstream_latency_ms_count", bareMatch)[0];
       assert.equal(bareSeries.labels.kubernetes_name, "");
       assert.equal(bareSeries.labels.kubernetes_kind, "");
     });
@@ -144,16 +180,25 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
 
     it("records Kong's request and kong latencies from serialize() when asked", async () => {
       const svc = makeService({ name: "default.all.80", tags: kic("all", "default") });
-      const plugin = { id: randomUUID(), config: { exporter_url: exp.ingestUrl, flush_interval: 0.2, latencies: ["upstream", "request", "kong"] } };
+      const plugin = {
+        id: randomUUID(),
+        config: { exporter_url: exp.ingestUrl, flush_interval: 0.2, latencies: ["upstream", "request", "kong"] },
+      };
       stack.kong.configurePlugin(plugin);
-      const t = await stack.kong.log(1, plugin.id, makeLogContext({ service: svc, proxyMs: 100, kongMs: 3, requestMs: 104 }));
+      const t = await stack.kong.log(
+        1,
+        plugin.id,
+        makeLogContext({ service: svc, proxyMs: 100, kongMs: 3, requestMs: 104 }),
+      );
       assert.deepEqual(t.pdkCalls, ["kong.log.serialize"]);
       const m = { kong_service: "default.all.80" };
       const samples = await countReaches(exp, m, 1);
       assert.equal(value(samples, "kong_upstream_latency_ms_sum", m), 100);
       await waitFor("request and kong latencies", async () => {
         const s = await metrics(exp);
-        return value(s, "kong_request_latency_ms_sum", m) === 104 && value(s, "kong_kong_latency_ms_sum", m) === 3 ? true : undefined;
+        return value(s, "kong_request_latency_ms_sum", m) === 104 && value(s, "kong_kong_latency_ms_sum", m) === 3
+          ? true
+          : undefined;
       });
     });
 
@@ -168,11 +213,14 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
       for (const [config, pattern] of cases) {
         const p = { id: randomUUID(), config };
         stack.kong.configurePlugin(p);
-        await assert.rejects(stack.kong.log(0, p.id, makeLogContext({ service: makeService(), proxyMs: 1 })), (err: Error) => {
-          assert.match(err.message, /upstream-latency: invalid configuration/);
-          assert.match(err.message, pattern);
-          return true;
-        });
+        await assert.rejects(
+          stack.kong.log(0, p.id, makeLogContext({ service: makeService(), proxyMs: 1 })),
+          (err: Error) => {
+            assert.match(err.message, /upstream-latency: invalid configuration/);
+            assert.match(err.message, pattern);
+            return true;
+          },
+        );
       }
     });
   });
@@ -186,10 +234,20 @@ describe("upstream-latency plugin in the real plugin server, shipping to the rea
       stack.kong.configurePlugin(plugin);
       const svc = makeService({ name: "default.late.80", tags: kic("late", "default") });
       const latencies = Array.from({ length: 300 }, (_, i) => (i * 37) % 3000);
-      await Promise.all(latencies.slice(0, 200).map((ms, i) => stack.kong.log(i % 2, plugin.id, makeLogContext({ service: svc, proxyMs: ms }))));
+      await Promise.all(
+        latencies
+          .slice(0, 200)
+          .map((ms, i) => stack.kong.log(i % 2, plugin.id, makeLogContext({ service: svc, proxyMs: ms }))),
+      );
       // Let the plugin fail a few times (and back off) before the sidecar appears.
-      await waitFor("the plugin to report failed shipments", () => (/cannot ship latency deltas/.test(stack.server.output()) ? true : undefined));
-      await Promise.all(latencies.slice(200).map((ms, i) => stack.kong.log(i % 2, plugin.id, makeLogContext({ service: svc, proxyMs: ms }))));
+      await waitFor("the plugin to report failed shipments", () =>
+        /cannot ship latency deltas/.test(stack.server.output()) ? true : undefined,
+      );
+      await Promise.all(
+        latencies
+          .slice(200)
+          .map((ms, i) => stack.kong.log(i % 2, plugin.id, makeLogContext({ service: svc, proxyMs: ms }))),
+      );
       exp = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", `127.0.0.1:${port}`]);
       const m = { kong_service: "default.late.80" };
       expectSeries(await countReaches(exp, m, 300, 40_000), m, latencies);

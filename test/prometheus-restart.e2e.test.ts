@@ -30,11 +30,26 @@ describe("a sidecar restart is an ordinary counter reset for Prometheus", functi
     exp = await startExporter(args);
     [prom, stack] = await Promise.all([startPrometheus({ address: `127.0.0.1:${metricsPort}` }), startPluginStack(2)]);
     const id = randomUUID();
-    stack.kong.configurePlugin({ id, routeId: randomUUID(), config: { exporter_url: `http://127.0.0.1:${ingestPort}`, flush_interval: 0.2 } });
-    const svc = makeService({ name: "default.echo.80", tags: ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"] });
-    const send = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => stack!.kong.log(i % 2, id, makeLogContext({ service: svc, proxyMs: 50 }))));
+    stack.kong.configurePlugin({
+      id,
+      routeId: randomUUID(),
+      config: { exporter_url: `http://127.0.0.1:${ingestPort}`, flush_interval: 0.2 },
+    });
+    const svc = makeService({
+      name: "default.echo.80",
+      tags: ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"],
+    });
+    const send = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) => stack!.kong.log(i % 2, id, makeLogContext({ service: svc, proxyMs: 50 }))),
+      );
     const scraped = (n: number) =>
-      waitFor(`Prometheus to scrape a count of ${n}`, async () => ((await prom!.query(SERIES))[0]?.value === n ? true : undefined), 30_000, 200);
+      waitFor(
+        `Prometheus to scrape a count of ${n}`,
+        async () => ((await prom!.query(SERIES))[0]?.value === n ? true : undefined),
+        30_000,
+        200,
+      );
 
     await send(10);
     await scraped(10);

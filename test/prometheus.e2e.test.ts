@@ -5,7 +5,13 @@ import { randomUUID } from "node:crypto";
 import { makeLogContext, makeService, type KongService } from "../devstack/kong";
 import { startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
 import { DEFAULT_TARGET, prometheusOrSkip, startPrometheus, type Prometheus } from "../devstack/prometheus/prometheus";
-import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity } from "../devstack/prometheus/adapter";
+import {
+  expandMetricsQuery,
+  GUIDE_AVERAGE_RULE,
+  P99_RULE,
+  parseQuantity,
+  renderQuantity,
+} from "../devstack/prometheus/adapter";
 import { startPluginStack } from "../devstack/process/plugin-stack";
 import { waitFor } from "../devstack/process/wait";
 
@@ -18,12 +24,19 @@ const ECHO_PER_TICK = 4;
 const SLOW_EVERY = 40;
 
 /** Nearest rank over the values sent, as an HDR histogram reads a percentile. */
-const percentile = (values: number[], q: number) => nearestRank([...values].sort((a, b) => a - b), q);
+const percentile = (values: number[], q: number) =>
+  nearestRank(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 function within(actual: number, expected: number, fraction: number, what: string): void {
-  assert.ok(Math.abs(actual - expected) <= fraction * Math.abs(expected), `${what}: ${actual} is not within ${fraction * 100}% of ${expected}`);
+  assert.ok(
+    Math.abs(actual - expected) <= fraction * Math.abs(expected),
+    `${what}: ${actual} is not within ${fraction * 100}% of ${expected}`,
+  );
 }
 
 describe("the guide's prometheus-adapter rules against the real Prometheus scraping the real sidecar", function () {
@@ -38,16 +51,24 @@ describe("the guide's prometheus-adapter rules against the real Prometheus scrap
     this.timeout(80_000);
     exp = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"]);
     // Prometheus first: its first scrape lands seconds after it is ready, while the traffic below runs.
-    [prom, stack] = await Promise.all([startPrometheus({ address: new URL(exp.metricsUrl).host }), startPluginStack(2)]);
+    [prom, stack] = await Promise.all([
+      startPrometheus({ address: new URL(exp.metricsUrl).host }),
+      startPluginStack(2),
+    ]);
 
-    const echo = makeService({ name: "default.echo.80", tags: ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"] });
+    const echo = makeService({
+      name: "default.echo.80",
+      tags: ["k8s-name:echo", "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"],
+    });
     const legacy = makeService({ name: "legacy", tags: [] });
     const plugin = { id: randomUUID(), config: { exporter_url: exp.ingestUrl, flush_interval: 0.2 } };
     stack.kong.configurePlugin(plugin);
     const random = rng(0x5eed);
     const errors: string[] = [];
     const send = (svc: KongService, proxyMs: number, worker: number) =>
-      stack.kong.log(worker, plugin.id, makeLogContext({ service: svc, proxyMs })).then((t) => errors.push(...t.errors));
+      stack.kong
+        .log(worker, plugin.id, makeLogContext({ service: svc, proxyMs }))
+        .then((t) => errors.push(...t.errors));
 
     // The guide's traffic: an upstream taking ~100 ms, spread over half a minute, so that the 60 s subquery
     // window sees a steady rate. Bounded in events and in time.
@@ -72,10 +93,16 @@ describe("the guide's prometheus-adapter rules against the real Prometheus scrap
     assert.equal(sent.echo.length, TICKS * ECHO_PER_TICK, "the load loop ran out of time");
 
     // Everything sent has been scraped: what Prometheus holds is exactly the traffic above.
-    for (const [kongService, n] of [["default.echo.80", sent.echo.length], ["legacy", sent.legacy.length]] as const) {
+    for (const [kongService, n] of [
+      ["default.echo.80", sent.echo.length],
+      ["legacy", sent.legacy.length],
+    ] as const) {
       await waitFor(
         `Prometheus to scrape kong_upstream_latency_ms_count{kong_service="${kongService}"} == ${n}`,
-        async () => ((await prom.query(`kong_upstream_latency_ms_count{kong_service="${kongService}"}`))[0]?.value === n ? true : undefined),
+        async () =>
+          (await prom.query(`kong_upstream_latency_ms_count{kong_service="${kongService}"}`))[0]?.value === n
+            ? true
+            : undefined,
         15_000,
         250,
       );
@@ -91,49 +118,47 @@ describe("the guide's prometheus-adapter rules against the real Prometheus scrap
   it("is scraped as a ServiceMonitor target: up, with the operator's target labels", async () => {
     const targets = await prom.targets();
     assert.equal(targets.length, 1, JSON.stringify(targets));
-    const t = targets[0]!;
+    const t = targets[0];
     assert.equal(t.health, "up", t.lastError);
     const { instance, ...labels } = t.labels;
     assert.equal(instance, new URL(exp.metricsUrl).host);
-    assert.deepEqual(
-      labels,
-      {
-        container: DEFAULT_TARGET.container,
-        endpoint: DEFAULT_TARGET.port,
-        job: DEFAULT_TARGET.service,
-        namespace: DEFAULT_TARGET.namespace,
-        pod: DEFAULT_TARGET.pod,
-        service: DEFAULT_TARGET.service,
-      },
-    );
+    assert.deepEqual(labels, {
+      container: DEFAULT_TARGET.container,
+      endpoint: DEFAULT_TARGET.port,
+      job: DEFAULT_TARGET.service,
+      namespace: DEFAULT_TARGET.namespace,
+      pod: DEFAULT_TARGET.pod,
+      service: DEFAULT_TARGET.service,
+    });
   });
 
   it("the guide's seriesQuery finds _sum and _count of the Kubernetes Service, relabelled exported_namespace/exported_service", async () => {
     // The adapter lists series from (now - max age); ten minutes covers this whole run.
     const found = await prom.series(GUIDE_AVERAGE_RULE.seriesQuery, Date.now() / 1000 - 600);
-    assert.deepEqual(found.map((s) => s.__name__).sort(), ["kong_upstream_latency_ms_count", "kong_upstream_latency_ms_sum"], JSON.stringify(found));
+    assert.deepEqual(
+      found.map((s) => s.__name__).sort(),
+      ["kong_upstream_latency_ms_count", "kong_upstream_latency_ms_sum"],
+      JSON.stringify(found),
+    );
     for (const { __name__, instance, ...labels } of found) {
       assert.equal(instance, new URL(exp.metricsUrl).host, __name__);
-      assert.deepEqual(
-        labels,
-        {
-          // The sidecar's labels that collided with the target's, renamed by Prometheus (honor_labels: false).
-          exported_namespace: "default",
-          exported_service: "echo",
-          // The target's own.
-          namespace: DEFAULT_TARGET.namespace,
-          service: DEFAULT_TARGET.service,
-          pod: DEFAULT_TARGET.pod,
-          container: DEFAULT_TARGET.container,
-          endpoint: DEFAULT_TARGET.port,
-          job: DEFAULT_TARGET.service,
-          kubernetes_namespace: "default",
-          kubernetes_name: "echo",
-          kubernetes_kind: "service",
-          kubernetes_apiversion: "v1",
-          kong_service: "default.echo.80",
-        },
-      );
+      assert.deepEqual(labels, {
+        // The sidecar's labels that collided with the target's, renamed by Prometheus (honor_labels: false).
+        exported_namespace: "default",
+        exported_service: "echo",
+        // The target's own.
+        namespace: DEFAULT_TARGET.namespace,
+        service: DEFAULT_TARGET.service,
+        pod: DEFAULT_TARGET.pod,
+        container: DEFAULT_TARGET.container,
+        endpoint: DEFAULT_TARGET.port,
+        job: DEFAULT_TARGET.service,
+        kubernetes_namespace: "default",
+        kubernetes_name: "echo",
+        kubernetes_kind: "service",
+        kubernetes_apiversion: "v1",
+        kong_service: "default.echo.80",
+      });
     }
   });
 
@@ -142,7 +167,10 @@ describe("the guide's prometheus-adapter rules against the real Prometheus scrap
     assert.equal(legacy.length, 2, "the legacy series are in Prometheus");
     for (const s of legacy) assert.equal(s.kubernetes_name, undefined, "an empty label is no label in Prometheus");
     const found = await prom.series(GUIDE_AVERAGE_RULE.seriesQuery);
-    assert.deepEqual(found.filter((s) => s.kong_service !== "default.echo.80"), []);
+    assert.deepEqual(
+      found.filter((s) => s.kong_service !== "default.echo.80"),
+      [],
+    );
   });
 
   it("the adapter's query for services/echo returns the mean upstream latency sent, as a Quantity like 102312m", async () => {
@@ -154,14 +182,19 @@ describe("the guide's prometheus-adapter rules against the real Prometheus scrap
         'sum by (exported_service) (rate(kong_upstream_latency_ms_count{exported_namespace="default",exported_service="echo"}[60s:10s]))\n',
     );
     // A [60s:10s] subquery needs two 10 s steps inside the series' life before rate() has a value.
-    const result = await waitFor(`a value for ${promql}`, async () => {
-      const r = await prom.query(promql);
-      return r.length > 0 ? r : undefined;
-    }, 30_000, 500);
+    const result = await waitFor(
+      `a value for ${promql}`,
+      async () => {
+        const r = await prom.query(promql);
+        return r.length > 0 ? r : undefined;
+      },
+      30_000,
+      500,
+    );
     assert.equal(result.length, 1, JSON.stringify(result));
     // The adapter pairs a value with its object through the resource label (MatchValuesToNames).
-    assert.equal(result[0]!.metric.exported_service, "echo");
-    const value = result[0]!.value;
+    assert.equal(result[0].metric.exported_service, "echo");
+    const value = result[0].value;
     within(value, mean(sent.echo), 0.05, "60 s average");
 
     const quantity = renderQuantity(value);
@@ -186,10 +219,13 @@ describe("the guide's prometheus-adapter rules against the real Prometheus scrap
     );
 
     const promql = expandMetricsQuery(P99_RULE.metricsQuery, ECHO);
-    assert.equal(promql, 'max by (exported_service) (kong_upstream_latency_ms_percentile{quantile="0.99",exported_namespace="default",exported_service="echo"})');
+    assert.equal(
+      promql,
+      'max by (exported_service) (kong_upstream_latency_ms_percentile{quantile="0.99",exported_namespace="default",exported_service="echo"})',
+    );
     const result = await prom.query(promql);
     assert.equal(result.length, 1, JSON.stringify(result));
-    assert.equal(result[0]!.metric.exported_service, "echo");
-    within(result[0]!.value, percentile(sent.echo, 0.99), 0.01, "p99");
+    assert.equal(result[0].metric.exported_service, "echo");
+    within(result[0].value, percentile(sent.echo, 0.99), 0.01, "p99");
   });
 });

@@ -20,13 +20,24 @@ const echo = service("11111111-1111-4111-8111-111111111111", "default.echo.80", 
 describe("latency-exporter ingest (real process)", () => {
   let exp: ExporterProcess;
   before(async () => {
-    exp = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0", "--max-body-bytes", "200000"]);
+    exp = await startExporter([
+      "--metrics-address",
+      "127.0.0.1:0",
+      "--ingest-address",
+      "127.0.0.1:0",
+      "--max-body-bytes",
+      "200000",
+    ]);
   });
   after(async () => {
     await exp?.stop();
   });
 
-  const histogramState = async () => (await fetchText(`${exp.metricsUrl}/metrics`)).split("\n").filter((l) => l.startsWith("kong_")).join("\n");
+  const histogramState = async () =>
+    (await fetchText(`${exp.metricsUrl}/metrics`))
+      .split("\n")
+      .filter((l) => l.startsWith("kong_"))
+      .join("\n");
 
   it("applies a payload once and acknowledges its duplicate without counting it", async () => {
     const p = makePayload(
@@ -61,7 +72,20 @@ describe("latency-exporter ingest (real process)", () => {
     const cases: Array<[string | Buffer, string, number, RegExp]> = [
       ["{", "application/json", 400, /body is not JSON/],
       [JSON.stringify({ ...valid, version: 9 }), "application/json", 400, /\/version: must be 1/],
-      [JSON.stringify({ ...valid, services: [{ ...valid.services[0], latencies: { upstream: { count: 2, sum: 84, hdr: valid.services[0]!.latencies.upstream!.hdr } } }] }), "application/json", 400, /holds 1 values but count says 2/],
+      [
+        JSON.stringify({
+          ...valid,
+          services: [
+            {
+              ...valid.services[0],
+              latencies: { upstream: { count: 2, sum: 84, hdr: valid.services[0].latencies.upstream!.hdr } },
+            },
+          ],
+        }),
+        "application/json",
+        400,
+        /holds 1 values but count says 2/,
+      ],
       [JSON.stringify(valid), "text/plain", 415, /content-type must be application\/json/],
       [Buffer.alloc(300_000, 32), "application/json", 413, /exceeds the limit of 200000 bytes/],
     ];
@@ -92,7 +116,11 @@ describe("latency-exporter command line", () => {
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const { spawnSync } = await import("node:child_process");
       const { EXPORTER_CLI } = await import("../devstack/process/exporter-process");
-      const r = spawnSync(process.execPath, [EXPORTER_CLI, ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 10_000 });
+      const r = spawnSync(process.execPath, [EXPORTER_CLI, ...args], {
+        env: { ...process.env, ...env },
+        encoding: "utf8",
+        timeout: 10_000,
+      });
       assert.notEqual(r.status, 0, `exit ${r.status} for ${args.join(" ")}`);
       assert.match(r.stderr, pattern);
     }

@@ -12,11 +12,14 @@ function clone<T>(v: T): T {
 }
 
 function rejects(body: unknown, pattern: RegExp): void {
-  assert.throws(() => validatePayload(body), (err: unknown) => {
-    assert.ok(err instanceof PayloadError, `expected PayloadError, got ${String(err)}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => validatePayload(body),
+    (err: unknown) => {
+      assert.ok(err instanceof PayloadError, `expected PayloadError, got ${String(err)}`);
+      assert.match(err.message, pattern);
+      return true;
+    },
+  );
 }
 
 describe("wire payload validation", () => {
@@ -28,8 +31,8 @@ describe("wire payload validation", () => {
 
   it("accepts what the recorder produces and decodes the histograms", () => {
     const v = validatePayload(clone(good));
-    assert.deepEqual(v.histograms[0]!.upstream!.counts, [1, 1]);
-    assert.deepEqual(v.histograms[0]!.request!.counts, [1]);
+    assert.deepEqual(v.histograms[0].upstream!.counts, [1, 1]);
+    assert.deepEqual(v.histograms[0].request!.counts, [1]);
   });
 
   it("names the field of a shape error", () => {
@@ -42,26 +45,26 @@ describe("wire payload validation", () => {
     rejects(p, /must have required property 'source'/);
     rejects([], /^payload: must be object/);
     const tooLong = clone(good);
-    tooLong.services[0]!.service.name = "x".repeat(8193);
+    tooLong.services[0].service.name = "x".repeat(8193);
     rejects(tooLong, /\/services\/0\/service\/name: must NOT have more than 8192 characters/);
   });
 
   it("refuses a histogram whose slots do not add up to its count", () => {
     const p = clone(good);
-    p.services[0]!.latencies.upstream!.count = 3;
+    p.services[0].latencies.upstream!.count = 3;
     rejects(p, /\/services\/0\/latencies\/upstream\/hdr: holds 2 values but count says 3/);
   });
 
   it("refuses a sum smaller than the recorded values allow", () => {
     const p = clone(good);
-    p.services[0]!.latencies.upstream!.sum = 5;
+    p.services[0].latencies.upstream!.sum = 5;
     rejects(p, /\/services\/0\/latencies\/upstream\/sum: 5 is less/);
   });
 
   it("refuses garbage, foreign layouts and inflation bombs before decoding", () => {
     const withHdr = (hdr: string) => {
       const p = clone(good);
-      p.services[0]!.latencies.upstream!.hdr = hdr;
+      p.services[0].latencies.upstream!.hdr = hdr;
       return p;
     };
     rejects(withHdr("not base64!"), /hdr: is not base64/);
@@ -86,11 +89,18 @@ describe("wire payload validation", () => {
         const h = newHistogram();
         for (const v of values) recordMs(h, v);
         const { slots, counts } = readCounts(encodeHistogram(h));
-        assert.equal(counts.reduce((a, b) => a + b, 0), values.length);
+        assert.equal(
+          counts.reduce((a, b) => a + b, 0),
+          values.length,
+        );
         const want = values.map((v) => Math.min(v, 3_600_000)).sort((a, b) => a - b);
         let k = 0;
         slots.forEach((slot, i) => {
-          for (let c = 0; c < counts[i]!; c++, k++) assert.ok(SLOT_LOWEST[slot]! <= want[k]! && want[k]! < SLOT_LOWEST[slot + 1]!, `value ${want[k]} in slot ${slot}`);
+          for (let c = 0; c < counts[i]; c++, k++)
+            assert.ok(
+              SLOT_LOWEST[slot] <= want[k] && want[k] < SLOT_LOWEST[slot + 1],
+              `value ${want[k]} in slot ${slot}`,
+            );
         });
       }),
       { numRuns: 100 },
@@ -122,7 +132,7 @@ describe("wire payload validation", () => {
 
   it("refuses a service listed twice", () => {
     const p = clone(good);
-    p.services.push(clone(p.services[0]!));
+    p.services.push(clone(p.services[0]));
     rejects(p, /\/services\/1\/service\/id: service ".*" appears twice/);
   });
 });

@@ -59,7 +59,7 @@ export const COARSE_DIGITS = 2;
 export const { COARSE_OF, COARSE_LOWEST } = (() => {
   const coarse = build(COARSE_DIGITS) as unknown as IndexedHistogram;
   const of = new Uint16Array(SLOT_COUNT);
-  for (let i = 0; i < SLOT_COUNT; i++) of[i] = coarse.countsArrayIndex(SLOT_LOWEST[i]!);
+  for (let i = 0; i < SLOT_COUNT; i++) of[i] = coarse.countsArrayIndex(SLOT_LOWEST[i]);
   const lowest = new Float64Array(coarse.countsArrayLength + 1);
   for (let i = 0; i <= coarse.countsArrayLength; i++) lowest[i] = coarse.valueFromIndex(i);
   return { COARSE_OF: of, COARSE_LOWEST: lowest };
@@ -113,7 +113,9 @@ export function readCounts(base64: string): SparseCounts {
   }
   const payloadLength = inner.readInt32BE(4);
   if (payloadLength !== inner.length - HEADER_BYTES) {
-    throw new HistogramEncodingError(`declares ${payloadLength} payload bytes but carries ${inner.length - HEADER_BYTES}`);
+    throw new HistogramEncodingError(
+      `declares ${payloadLength} payload bytes but carries ${inner.length - HEADER_BYTES}`,
+    );
   }
   const digits = inner.readInt32BE(12);
   const lowest = Number(inner.readBigInt64BE(16));
@@ -141,7 +143,7 @@ function readV2Counts(buf: Buffer, start: number): SparseCounts {
     let i = 0;
     for (;;) {
       if (pos >= buf.length) throw new HistogramEncodingError("ends inside a count");
-      const b = buf[pos++]!;
+      const b = buf[pos++];
       if (i === 8) {
         raw += b * scale;
         break;

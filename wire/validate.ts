@@ -74,7 +74,8 @@ function describe(e: ErrorObject): string {
   if (e.keyword === "additionalProperties") {
     return `${where}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
   }
-  if (e.keyword === "const") return `${where}: must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
+  if (e.keyword === "const")
+    return `${where}: must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
   return `${where}: ${e.message ?? e.keyword}`;
 }
 
@@ -92,11 +93,12 @@ export interface ValidPayload {
  */
 export function validatePayload(body: unknown): ValidPayload {
   if (!checkShape(body)) {
-    throw new PayloadError(describe(checkShape.errors![0]!));
+    throw new PayloadError(describe(checkShape.errors![0]));
   }
   const ids = new Set<string>();
   const histograms = body.services.map((s, i): DecodedLatencies => {
-    if (ids.has(s.service.id)) throw new PayloadError(`/services/${i}/service/id: service "${s.service.id}" appears twice`);
+    if (ids.has(s.service.id))
+      throw new PayloadError(`/services/${i}/service/id: service "${s.service.id}" appears twice`);
     ids.add(s.service.id);
     const out: DecodedLatencies = {};
     for (const kind of LATENCY_KINDS) {
@@ -113,13 +115,14 @@ export function validatePayload(body: unknown): ValidPayload {
       let total = 0;
       let lowestSum = 0;
       for (let k = 0; k < h.slots.length; k++) {
-        total += h.counts[k]!;
-        lowestSum += h.counts[k]! * SLOT_LOWEST[h.slots[k]!]!;
+        total += h.counts[k];
+        lowestSum += h.counts[k] * SLOT_LOWEST[h.slots[k]];
       }
       if (total !== d.count) throw new PayloadError(`${where}/hdr: holds ${total} values but count says ${d.count}`);
       // Every value lies within its slot (values above the range are clamped to its top), so the exact sum
       // can be no smaller than the slots' lowest values add up to.
-      if (d.sum < lowestSum) throw new PayloadError(`${where}/sum: ${d.sum} is less than the histogram's values allow (${lowestSum})`);
+      if (d.sum < lowestSum)
+        throw new PayloadError(`${where}/sum: ${d.sum} is less than the histogram's values allow (${lowestSum})`);
       out[kind] = h;
     }
     return out;

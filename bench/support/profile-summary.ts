@@ -32,7 +32,8 @@ export function summarizeProfile(path: string, top = 15): { totalMs: number; ent
     const dt = (p.timeDeltas[i] ?? 0) / 1000;
     if (!n || n.callFrame.functionName === "(idle)") return;
     const url = n.callFrame.url.replace(/^file:\/\//, "");
-    const file = url === "" ? "" : url.startsWith(REPO_ROOT) ? relative(REPO_ROOT, url) : url.replace(/^.*node_modules\//, "");
+    const file =
+      url === "" ? "" : url.startsWith(REPO_ROOT) ? relative(REPO_ROOT, url) : url.replace(/^.*node_modules\//, "");
     const name = `${n.callFrame.functionName || "(anonymous)"}${file ? ` (${file}:${n.callFrame.lineNumber + 1})` : ""}`;
     self.set(name, (self.get(name) ?? 0) + dt);
     total += dt;

@@ -1,7 +1,13 @@
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 
 const multibar = new MultiBar(
-  { format: " {bar} {percentage}% | {value}/{total} | {task}", hideCursor: true, clearOnComplete: false, noTTYOutput: true, notTTYSchedule: 5000 },
+  {
+    format: " {bar} {percentage}% | {value}/{total} | {task}",
+    hideCursor: true,
+    clearOnComplete: false,
+    noTTYOutput: true,
+    notTTYSchedule: 5000,
+  },
   Presets.shades_classic,
 );
 

@@ -27,7 +27,10 @@ export interface ScrapedStack {
 
 export async function startScrapedStack(scrapeInterval: string): Promise<ScrapedStack> {
   const exporter = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"]);
-  const [prom, stack] = await Promise.allSettled([startPrometheus({ address: new URL(exporter.metricsUrl).host, scrapeInterval }), startPluginStack(WORKERS)]);
+  const [prom, stack] = await Promise.allSettled([
+    startPrometheus({ address: new URL(exporter.metricsUrl).host, scrapeInterval }),
+    startPluginStack(WORKERS),
+  ]);
   const close = async () => {
     if (prom.status === "fulfilled") await prom.value.stop();
     if (stack.status === "fulfilled") await stack.value.close();
@@ -39,18 +42,28 @@ export async function startScrapedStack(scrapeInterval: string): Promise<Scraped
   }
   const kong = stack.value.kong;
   const pluginId = randomUUID();
-  kong.configurePlugin({ id: pluginId, routeId: randomUUID(), config: { exporter_url: exporter.ingestUrl, flush_interval: DEFAULTS.flush_interval } });
+  kong.configurePlugin({
+    id: pluginId,
+    routeId: randomUUID(),
+    config: { exporter_url: exporter.ingestUrl, flush_interval: DEFAULTS.flush_interval },
+  });
   return {
     exporter,
     prom: prom.value,
     kong,
     service: makeService({
       name: KONG_SERVICE_NAME,
-      tags: [`k8s-namespace:${K8S_SERVICE.namespace}`, `k8s-name:${K8S_SERVICE.name}`, "k8s-kind:Service", "k8s-version:v1"],
+      tags: [
+        `k8s-namespace:${K8S_SERVICE.namespace}`,
+        `k8s-name:${K8S_SERVICE.name}`,
+        "k8s-kind:Service",
+        "k8s-version:v1",
+      ],
     }),
     async log(worker, ctx) {
       const trace = await kong.log(worker, pluginId, ctx);
-      if (trace.errors.length > 0) throw new Error(`Kong logged errors for the plugin's event: ${trace.errors.join("; ")}`);
+      if (trace.errors.length > 0)
+        throw new Error(`Kong logged errors for the plugin's event: ${trace.errors.join("; ")}`);
     },
     close,
   };

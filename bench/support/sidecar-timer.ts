@@ -19,12 +19,15 @@ const file = process.env.SIDECAR_TIMER_FILE;
 type Fn = (...args: unknown[]) => unknown;
 
 if (file) {
+  // Loaded by path at run time: the wrapped objects must be the very modules the sidecar's CLI requires.
+  /* eslint-disable @typescript-eslint/no-require-imports */
   const lib = join(__dirname, "..", "..");
   const exposition = require(join(lib, "sidecar", "exposition.js")) as Record<string, Fn>;
   const handlers = require(join(lib, "sidecar", "handlers.js")) as Record<string, Fn>;
   const ingest = require(join(lib, "sidecar", "ingest.js")) as Record<string, Fn>;
   const validate = require(join(lib, "wire", "validate.js")) as Record<string, Fn>;
   const store = require(join(lib, "sidecar", "store.js")) as { Store: { prototype: Record<string, Fn> } };
+  /* eslint-enable @typescript-eslint/no-require-imports */
 
   // GC entries reach the observer a little after the pause: keep the recent ones, and sum those that
   // started within a request once it is over.
@@ -33,12 +36,13 @@ if (file) {
     for (const e of list.getEntries()) pauses.push({ start: e.startTime, ms: e.duration });
     if (pauses.length > 10_000) pauses.splice(0, pauses.length - 1_000);
   }).observe({ entryTypes: ["gc"] });
-  const gcWithin = (from: number, to: number) => pauses.filter((p) => p.start >= from && p.start < to).reduce((a, p) => a + p.ms, 0);
+  const gcWithin = (from: number, to: number) =>
+    pauses.filter((p) => p.start >= from && p.start < to).reduce((a, p) => a + p.ms, 0);
   const later = (fn: () => void) => setTimeout(fn, 50).unref();
 
   const acc: Record<string, number> = {};
   const timed = (target: Record<string, Fn>, name: string, key: string) => {
-    const orig = target[name]!;
+    const orig = target[name];
     target[name] = function (this: unknown, ...args: unknown[]) {
       const t = performance.now();
       try {
@@ -53,7 +57,7 @@ if (file) {
   timed(validate, "validatePayload", "validateMs");
   timed(store.Store.prototype, "apply", "applyMs");
 
-  const origIngest = ingest.ingest!;
+  const origIngest = ingest.ingest;
   ingest.ingest = (...args: unknown[]) => {
     for (const k of Object.keys(acc)) delete acc[k];
     const t = performance.now();
@@ -66,7 +70,7 @@ if (file) {
     }
   };
 
-  const origMetrics = handlers.metricsHandler!;
+  const origMetrics = handlers.metricsHandler;
   handlers.metricsHandler = (ctx: unknown) => {
     const handle = origMetrics(ctx) as (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     return (req: IncomingMessage, res: ServerResponse) => {

@@ -39,7 +39,10 @@ export function startDeployment(options: { replicas: number; concurrency?: numbe
   let next = 0;
   let startError: Error | undefined;
   const starting = new Set<Promise<void>>();
-  const args = [join(__dirname, "replica.js"), ...(options.concurrency !== undefined ? ["--concurrency", String(options.concurrency)] : [])];
+  const args = [
+    join(__dirname, "replica.js"),
+    ...(options.concurrency !== undefined ? ["--concurrency", String(options.concurrency)] : []),
+  ];
 
   const startPod = () => {
     const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
@@ -48,18 +51,23 @@ export function startDeployment(options: { replicas: number; concurrency?: numbe
     child.once("error", (err) => (startError ??= new Error(`a replica could not start: ${err.message}`)));
     pods.push(pod);
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`a replica did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      createInterface({ input: child.stdout! }).once("line", (line) => {
+      const timer = setTimeout(
+        () => reject(new Error(`a replica did not start within ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
+      createInterface({ input: child.stdout }).once("line", (line) => {
         clearTimeout(timer);
         const url = /^\{"url":"(http:\/\/127\.0\.0\.1:\d+)"\}$/.exec(line)?.[1];
-        if (url === undefined) return reject(new Error(`a replica printed ${JSON.stringify(line)} instead of its address`));
+        if (url === undefined)
+          return reject(new Error(`a replica printed ${JSON.stringify(line)} instead of its address`));
         pod.url = url;
         resolve();
       });
       void pod.exited.then(() => {
         clearTimeout(timer);
         // Told to stop before it listened (a quick scale-down): not a failure.
-        if (pod.url === undefined && !terminating.has(pod)) reject(new Error(`a replica exited before listening (${child.exitCode ?? child.signalCode})`));
+        if (pod.url === undefined && !terminating.has(pod))
+          reject(new Error(`a replica exited before listening (${child.exitCode ?? child.signalCode})`));
         else resolve();
       });
     }).catch((err: Error) => {
@@ -89,7 +97,7 @@ export function startDeployment(options: { replicas: number; concurrency?: numbe
     balancer() {
       const up = pods.filter((p) => p.url !== undefined);
       if (up.length === 0) throw new Error("no Ready replica");
-      return up[next++ % up.length]!.url!;
+      return up[next++ % up.length].url!;
     },
     async settled() {
       while (starting.size > 0) await Promise.all([...starting]);

@@ -94,13 +94,21 @@ function changeInPeriod(events: Timestamped[], periodSeconds: number, nowMs: num
   return events.filter((e) => e.atMs > cutoff).reduce((n, e) => n + e.value, 0);
 }
 
-function limitWithPolicies(current: number, up: boolean, rules: Required<ScalingRules>, upEvents: Timestamped[], downEvents: Timestamped[], nowMs: number): number {
+function limitWithPolicies(
+  current: number,
+  up: boolean,
+  rules: Required<ScalingRules>,
+  upEvents: Timestamped[],
+  downEvents: Timestamped[],
+  nowMs: number,
+): number {
   if (rules.selectPolicy === "Disabled") return current;
   // Max is the biggest change: the highest limit up, the lowest limit down.
   const pickHighest = up === (rules.selectPolicy === "Max");
   let result = pickHighest ? -Infinity : Infinity;
   for (const p of rules.policies) {
-    const periodStart = current - changeInPeriod(upEvents, p.periodSeconds, nowMs) + changeInPeriod(downEvents, p.periodSeconds, nowMs);
+    const periodStart =
+      current - changeInPeriod(upEvents, p.periodSeconds, nowMs) + changeInPeriod(downEvents, p.periodSeconds, nowMs);
     let proposed: number;
     if (p.type === "Pods") proposed = up ? periodStart + p.value : periodStart - p.value;
     // Go's int32(float) truncates; up is rounded up so that a small percentage still adds a pod.
@@ -130,7 +138,8 @@ export class HorizontalController {
     readonly spec: HpaSpec,
     private readonly tolerance = DEFAULT_TOLERANCE,
   ) {
-    if (!(spec.minReplicas >= 1 && spec.maxReplicas >= spec.minReplicas)) throw new Error(`${spec.name}: need 1 <= minReplicas <= maxReplicas`);
+    if (!(spec.minReplicas >= 1 && spec.maxReplicas >= spec.minReplicas))
+      throw new Error(`${spec.name}: need 1 <= minReplicas <= maxReplicas`);
     if (!(spec.metric.targetValue > 0)) throw new Error(`${spec.name}: the target value must be positive`);
     this.up = resolvedRules(spec.behavior?.scaleUp, true);
     this.down = resolvedRules(spec.behavior?.scaleDown, false);
@@ -147,7 +156,8 @@ export class HorizontalController {
   reconcile(nowMs: number, current: number, ready: number, reading: MetricReading): Decision {
     if (this.recommendations.length === 0) this.recommendations.push({ value: current, atMs: nowMs });
     const events: HpaEvent[] = [];
-    const event = (type: HpaEvent["type"], reason: string, message: string) => events.push({ atMs: nowMs, type, reason, message });
+    const event = (type: HpaEvent["type"], reason: string, message: string) =>
+      events.push({ atMs: nowMs, type, reason, message });
     let desired: number;
     let reason: string;
     let currentMilli: number | undefined;
@@ -165,7 +175,11 @@ export class HorizontalController {
       if ("error" in reading) {
         const failed = this.spec.metric.type === "Object" ? "FailedGetObjectMetric" : "FailedGetExternalMetric";
         event("Warning", failed, reading.error);
-        event("Warning", "FailedComputeMetricsReplicas", `invalid metrics (1 invalid out of 1), first error is: failed to get ${this.spec.metric.type === "Object" ? "object" : "external"} metric value: ${reading.error}`);
+        event(
+          "Warning",
+          "FailedComputeMetricsReplicas",
+          `invalid metrics (1 invalid out of 1), first error is: failed to get ${this.spec.metric.type === "Object" ? "object" : "external"} metric value: ${reading.error}`,
+        );
         return { replicas: current, currentMilli: undefined, metricDesired: undefined, events };
       }
       // Quantities reach the controller as int64 milli-values.
@@ -174,7 +188,9 @@ export class HorizontalController {
       metricDesired = Math.abs(1 - ratio) <= this.tolerance ? current : Math.ceil(ratio * ready);
       desired = metricDesired;
       reason = desired > current ? `${this.metricDescription} above target` : "All metrics below target";
-      desired = this.spec.behavior ? this.normalize(nowMs, current, desired) : this.normalizeWithoutBehavior(nowMs, current, desired);
+      desired = this.spec.behavior
+        ? this.normalize(nowMs, current, desired)
+        : this.normalizeWithoutBehavior(nowMs, current, desired);
     }
     if (desired !== current) {
       event("Normal", "SuccessfulRescale", `New size: ${desired}; reason: ${reason}`);
@@ -205,7 +221,10 @@ export class HorizontalController {
       return Math.min(stabilized, this.spec.maxReplicas, limit);
     }
     if (stabilized < current) {
-      const limit = Math.min(current, limitWithPolicies(current, false, this.down, this.upEvents, this.downEvents, nowMs));
+      const limit = Math.min(
+        current,
+        limitWithPolicies(current, false, this.down, this.upEvents, this.downEvents, nowMs),
+      );
       return Math.max(stabilized, this.spec.minReplicas, limit);
     }
     return stabilized;

@@ -13,8 +13,13 @@ export function humanDuration(ms: number): string {
 const COLUMNS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
 
 function table(rows: string[][]): string[] {
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd());
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
+      .join("")
+      .trimEnd(),
+  );
 }
 
 /** One line of `kubectl get events -w` for an event that just happened (its age is 0s). */
@@ -39,7 +44,9 @@ export function eventsTable(events: HpaEvent[], hpa: HpaSpec, nowMs: number): st
   const rows = [...groups.values()]
     .sort((a, b) => a.last - b.last)
     .map((g) => [
-      g.count > 1 ? `${humanDuration(nowMs - g.last)} (x${g.count} over ${humanDuration(nowMs - g.first)})` : humanDuration(nowMs - g.last),
+      g.count > 1
+        ? `${humanDuration(nowMs - g.last)} (x${g.count} over ${humanDuration(nowMs - g.first)})`
+        : humanDuration(nowMs - g.last),
       g.e.type,
       g.e.reason,
       `horizontalpodautoscaler/${hpa.name}`,

@@ -1,5 +1,12 @@
 import { request } from "undici";
-import { expandMetricsQuery, GUIDE_AVERAGE_RULE, P99_RULE, parseQuantity, renderQuantity, type AdapterRule } from "../../devstack/prometheus/adapter";
+import {
+  expandMetricsQuery,
+  GUIDE_AVERAGE_RULE,
+  P99_RULE,
+  parseQuantity,
+  renderQuantity,
+  type AdapterRule,
+} from "../../devstack/prometheus/adapter";
 import type { Prometheus } from "../../devstack/prometheus/prometheus";
 import { labelSelectorText, type HpaSpec, type MetricReading } from "./hpa";
 
@@ -25,8 +32,12 @@ const READ_TIMEOUT_MS = 5_000;
  */
 export function scaleRangeDurations(promql: string, scale: number): string {
   if (scale === 1) return promql;
-  const ms = (n: string, unit: string) => `${Math.round(Number(n) * { ms: 1, s: 1000, m: 60_000 }[unit as "ms" | "s" | "m"] * scale)}ms`;
-  return promql.replace(/\[(\d+)(ms|s|m)(?::(\d+)(ms|s|m))?\]/g, (_all, r: string, ru: string, s?: string, su?: string) => `[${ms(r, ru)}${s ? `:${ms(s, su!)}` : ""}]`);
+  const ms = (n: string, unit: string) =>
+    `${Math.round(Number(n) * { ms: 1, s: 1000, m: 60_000 }[unit as "ms" | "s" | "m"] * scale)}ms`;
+  return promql.replace(
+    /\[(\d+)(ms|s|m)(?::(\d+)(ms|s|m))?\]/g,
+    (_all, r: string, ru: string, s?: string, su?: string) => `[${ms(r, ru)}${s ? `:${ms(s, su!)}` : ""}]`,
+  );
 }
 
 /**
@@ -35,8 +46,19 @@ export function scaleRangeDurations(promql: string, scale: number): string {
  * (see devstack/prometheus/adapter.ts), queried when the controller asks, as the adapter does. An empty result is the
  * adapter's "metric not found"; NaN becomes a quantity of 0 (custom-provider/provider.go, metricFor).
  */
-function adapterSource(path: "average" | "p99", rule: AdapterRule, prom: Prometheus, namespace: string, name: string, targetMs: number, scale: number): MetricSource {
-  const query = scaleRangeDurations(expandMetricsQuery(rule.metricsQuery, { namespace, resource: "services", name }), scale);
+function adapterSource(
+  path: "average" | "p99",
+  rule: AdapterRule,
+  prom: Prometheus,
+  namespace: string,
+  name: string,
+  targetMs: number,
+  scale: number,
+): MetricSource {
+  const query = scaleRangeDurations(
+    expandMetricsQuery(rule.metricsQuery, { namespace, resource: "services", name }),
+    scale,
+  );
   return {
     path,
     title: `prometheus-adapter rule ${rule.name.as}`,
@@ -47,11 +69,15 @@ function adapterSource(path: "average" | "p99", rule: AdapterRule, prom: Prometh
       try {
         samples = await prom.query(query);
       } catch (err) {
-        return { error: `unable to get metric ${rule.name.as}: Service on ${namespace} ${name}/unable to fetch metrics from custom metrics API: ${(err as Error).message}` };
+        return {
+          error: `unable to get metric ${rule.name.as}: Service on ${namespace} ${name}/unable to fetch metrics from custom metrics API: ${(err as Error).message}`,
+        };
       }
       const sample = samples.find((s) => s.metric.exported_service === name);
       if (!sample) {
-        return { error: `unable to get metric ${rule.name.as}: Service on ${namespace} ${name}/unable to fetch metrics from custom metrics API: the server could not find the metric ${rule.name.as} for services ${name}` };
+        return {
+          error: `unable to get metric ${rule.name.as}: Service on ${namespace} ${name}/unable to fetch metrics from custom metrics API: the server could not find the metric ${rule.name.as} for services ${name}`,
+        };
       }
       return { value: parseQuantity(renderQuantity(sample.value)) };
     },
@@ -78,10 +104,15 @@ function kedaSource(exporterMetricsUrl: string, namespace: string, name: string,
         const body = await res.body.text();
         if (res.statusCode !== 200) throw new Error(`api returned ${res.statusCode}`);
         const v = (JSON.parse(body) as { p99_ms?: unknown }).p99_ms;
-        if (typeof v !== "number") throw new Error(`valueLocation must point to value of type number or a string representing a Quantity got: '${String(v)}'`);
+        if (typeof v !== "number")
+          throw new Error(
+            `valueLocation must point to value of type number or a string representing a Quantity got: '${String(v)}'`,
+          );
         return { value: v };
       } catch (err) {
-        return { error: `unable to get external metric ${namespace}/${metricName}/${labelSelectorText(selector)}: unable to fetch metrics from external metrics API: ${(err as Error).message}` };
+        return {
+          error: `unable to get external metric ${namespace}/${metricName}/${labelSelectorText(selector)}: unable to fetch metrics from external metrics API: ${(err as Error).message}`,
+        };
       }
     },
   };
@@ -89,8 +120,23 @@ function kedaSource(exporterMetricsUrl: string, namespace: string, name: string,
 
 export function metricSource(
   path: MetricPath,
-  ctx: { prometheus: Prometheus; exporterMetricsUrl: string; namespace: string; name: string; targetMs: number; timeScale: number },
+  ctx: {
+    prometheus: Prometheus;
+    exporterMetricsUrl: string;
+    namespace: string;
+    name: string;
+    targetMs: number;
+    timeScale: number;
+  },
 ): MetricSource {
   if (path === "keda") return kedaSource(ctx.exporterMetricsUrl, ctx.namespace, ctx.name, ctx.targetMs);
-  return adapterSource(path, path === "average" ? GUIDE_AVERAGE_RULE : P99_RULE, ctx.prometheus, ctx.namespace, ctx.name, ctx.targetMs, ctx.timeScale);
+  return adapterSource(
+    path,
+    path === "average" ? GUIDE_AVERAGE_RULE : P99_RULE,
+    ctx.prometheus,
+    ctx.namespace,
+    ctx.name,
+    ctx.targetMs,
+    ctx.timeScale,
+  );
 }

@@ -53,7 +53,10 @@ export interface RunHooks {
 export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?: AbortSignal): Promise<AutoscaleRun> {
   const k = scn.timeScale;
   if (!(k >= 0.1 && k <= 1)) throw new Error(`timeScale must be within 0.1..1, got ${k}`);
-  const deployment = startDeployment({ replicas: 1, concurrency: scn.workload === "capacity" ? scn.concurrency : undefined });
+  const deployment = startDeployment({
+    replicas: 1,
+    concurrency: scn.workload === "capacity" ? scn.concurrency : undefined,
+  });
   const abort = new AbortController();
   // Every request in flight listens on it.
   setMaxListeners(0, abort.signal);
@@ -69,7 +72,14 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
       routes: [{ path: "/echo", namespace: NAMESPACE, name: SERVICE, upstream: () => deployment.balancer() }],
       exporterArgs: ["--percentile-window", `${Math.round(60_000 * k)}ms`],
     });
-    const source = metricSource(scn.metric, { prometheus: stack.prometheus!, exporterMetricsUrl: stack.exporterMetricsUrl, namespace: NAMESPACE, name: SERVICE, targetMs: scn.targetMs, timeScale: k });
+    const source = metricSource(scn.metric, {
+      prometheus: stack.prometheus!,
+      exporterMetricsUrl: stack.exporterMetricsUrl,
+      namespace: NAMESPACE,
+      name: SERVICE,
+      targetMs: scn.targetMs,
+      timeScale: k,
+    });
     const hpa = new HorizontalController(guideHpa(source.metric, k));
     const sync = DEFAULT_SYNC_PERIOD_MS * k;
     const step = RULE_STEP_MS * k;
@@ -84,7 +94,8 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
     if (scn.workload === "guide") {
       const warmEnd = t0 + scn.warmupS * 1000 * k;
       const cycle = 3 * step; // two syncs
-      loadFrom = firstSync - step / 4 + Math.max(0, Math.ceil((warmEnd - (firstSync - step / 4)) / cycle)) * cycle + step / 4;
+      loadFrom =
+        firstSync - step / 4 + Math.max(0, Math.ceil((warmEnd - (firstSync - step / 4)) / cycle)) * cycle + step / 4;
     }
     const loadTo = loadFrom + scn.loadS * 1000 * k;
     hooks.onStart?.({ source, hpa: hpa.spec, t0, loadFrom, loadTo });
@@ -101,7 +112,16 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
             stats,
             signal: abort.signal,
           })
-        : runPoissonLoad({ baseUrl: gateway, path: `/echo?delay_ms=${scn.serviceMs}`, rate: scn.rate, untilMs: loadTo, seed: 7, maxInFlight: 256, stats, signal: abort.signal });
+        : runPoissonLoad({
+            baseUrl: gateway,
+            path: `/echo?delay_ms=${scn.serviceMs}`,
+            rate: scn.rate,
+            untilMs: loadTo,
+            seed: 7,
+            maxInFlight: 256,
+            stats,
+            signal: abort.signal,
+          });
 
     const events: HpaEvent[] = [];
     const syncs: SyncSample[] = [];
@@ -118,7 +138,14 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
       const ready = deployment.ready();
       const d = hpa.reconcile(Date.now(), before, ready, reading);
       deployment.scale(d.replicas);
-      const sample: SyncSample = { tMs: Date.now() - t0, metric: d.currentMilli === undefined ? undefined : d.currentMilli / 1000, error: "error" in reading ? reading.error : undefined, before, after: d.replicas, ready };
+      const sample: SyncSample = {
+        tMs: Date.now() - t0,
+        metric: d.currentMilli === undefined ? undefined : d.currentMilli / 1000,
+        error: "error" in reading ? reading.error : undefined,
+        before,
+        after: d.replicas,
+        ready,
+      };
       syncs.push(sample);
       hooks.onSync?.(sample);
       for (const e of d.events) {
@@ -126,7 +153,11 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
         hooks.onEvent?.(e, hpa.spec);
       }
       // Two more syncs after the scale-down show that it holds.
-      if (d.replicas === hpa.spec.minReplicas && events.some((e) => e.atMs > loadTo && e.reason === "SuccessfulRescale")) settledSyncs++;
+      if (
+        d.replicas === hpa.spec.minReplicas &&
+        events.some((e) => e.atMs > loadTo && e.reason === "SuccessfulRescale")
+      )
+        settledSyncs++;
       if (settledSyncs > 2) break;
     }
     stopTraffic();
@@ -140,7 +171,11 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
       syncs,
       client: stats.series(),
       clientTotals: stats.totals(),
-      phases: { warmup: scn.workload === "guide" ? [0, loadFrom - t0] : undefined, load: [loadFrom - t0, loadTo - t0], end: Date.now() - t0 },
+      phases: {
+        warmup: scn.workload === "guide" ? [0, loadFrom - t0] : undefined,
+        load: [loadFrom - t0, loadTo - t0],
+        end: Date.now() - t0,
+      },
     };
   } finally {
     signal?.removeEventListener("abort", stopTraffic);

@@ -46,7 +46,10 @@ export function guideHpa(metric: HpaSpec["metric"], timeScale: number): HpaSpec 
     minReplicas: 1,
     maxReplicas: 10,
     behavior: {
-      scaleDown: { stabilizationWindowSeconds: s(1), policies: [{ type: "Percent", value: 100, periodSeconds: s(10) }] },
+      scaleDown: {
+        stabilizationWindowSeconds: s(1),
+        policies: [{ type: "Percent", value: 100, periodSeconds: s(10) }],
+      },
       scaleUp: {
         stabilizationWindowSeconds: s(1),
         policies: [

@@ -29,7 +29,9 @@ export class ClientStats {
   }
 
   series(): ClientSecond[] {
-    return [...this.seconds.entries()].sort(([a], [b]) => a - b).map(([tS, b]) => ({ tS, count: b.count, failed: b.failed, meanMs: b.count ? b.sumMs / b.count : NaN }));
+    return [...this.seconds.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([tS, b]) => ({ tS, count: b.count, failed: b.failed, meanMs: b.count ? b.sumMs / b.count : NaN }));
   }
 
   totals(): { ok: number; failed: number; skipped: number } {
@@ -49,7 +51,13 @@ async function timedGet(pool: Pool, path: string, stats: ClientStats, signal: Ab
   const t0 = performance.now();
   let ok = false;
   try {
-    const res = await pool.request({ path, method: "GET", signal, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+    const res = await pool.request({
+      path,
+      method: "GET",
+      signal,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
     await res.body.dump();
     ok = res.statusCode < 400;
   } catch {
@@ -62,7 +70,14 @@ async function timedGet(pool: Pool, path: string, stats: ClientStats, signal: Ab
  * The guide's traffic: `while curl ".../echo/shell?cmd=sleep%200.1"; do sleep 1; done`, one request at a time
  * with a pause between them. `delayAt(now)` gives each request's upstream latency (`delay_ms`), or undefined to stop.
  */
-export async function runSequentialLoop(o: { baseUrl: string; path: string; pauseMs: number; delayAt(nowMs: number): number | undefined; stats: ClientStats; signal: AbortSignal }): Promise<void> {
+export async function runSequentialLoop(o: {
+  baseUrl: string;
+  path: string;
+  pauseMs: number;
+  delayAt(nowMs: number): number | undefined;
+  stats: ClientStats;
+  signal: AbortSignal;
+}): Promise<void> {
   const pool = new Pool(o.baseUrl, { connections: 1 });
   try {
     for (let delay = o.delayAt(Date.now()); delay !== undefined && !o.signal.aborted; delay = o.delayAt(Date.now())) {
@@ -78,7 +93,16 @@ export async function runSequentialLoop(o: { baseUrl: string; path: string; paus
  * Open-loop Poisson arrivals at `rate` until `untilMs` (epoch): many independent clients, so requests bunch up and
  * queue at a busy replica. A request due while `maxInFlight` are outstanding is not sent (a bound on the backlog).
  */
-export async function runPoissonLoad(o: { baseUrl: string; path: string; rate: number; untilMs: number; seed: number; maxInFlight: number; stats: ClientStats; signal: AbortSignal }): Promise<void> {
+export async function runPoissonLoad(o: {
+  baseUrl: string;
+  path: string;
+  rate: number;
+  untilMs: number;
+  seed: number;
+  maxInFlight: number;
+  stats: ClientStats;
+  signal: AbortSignal;
+}): Promise<void> {
   const pool = new Pool(o.baseUrl, { connections: o.maxInFlight });
   const u = rng(o.seed);
   const inFlight = new Set<Promise<void>>();

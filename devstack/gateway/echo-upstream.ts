@@ -41,7 +41,9 @@ export async function startEchoUpstream(options: EchoUpstreamOptions = {}): Prom
     serving++;
     const timer = setTimeout(() => {
       timers.delete(timer);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ method, path, delay_ms: delayMs }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ method, path, delay_ms: delayMs }));
       finish();
     }, delayMs);
     timers.add(timer);
@@ -53,7 +55,11 @@ export async function startEchoUpstream(options: EchoUpstreamOptions = {}): Prom
     const delayMs = Number(raw);
     req.resume();
     if (!/^\d+$/.test(raw) || delayMs > MAX_DELAY_MS) {
-      res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: `delay_ms must be an integer from 0 to ${MAX_DELAY_MS}, got ${JSON.stringify(raw)}` }));
+      res.writeHead(400, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          error: `delay_ms must be an integer from 0 to ${MAX_DELAY_MS}, got ${JSON.stringify(raw)}`,
+        }),
+      );
       return;
     }
     if (serving < concurrency) serve(res, req.method, url.pathname, delayMs);

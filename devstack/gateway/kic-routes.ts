@@ -20,7 +20,14 @@ export interface KongEntities {
 }
 
 function kicTags(namespace: string, name: string, kind: string, group: string): string[] {
-  return [`k8s-name:${name}`, `k8s-namespace:${namespace}`, `k8s-kind:${kind}`, `k8s-uid:${randomUUID()}`, `k8s-group:${group}`, "k8s-version:v1"];
+  return [
+    `k8s-name:${name}`,
+    `k8s-namespace:${namespace}`,
+    `k8s-kind:${kind}`,
+    `k8s-uid:${randomUUID()}`,
+    `k8s-group:${group}`,
+    "k8s-version:v1",
+  ];
 }
 
 /**

@@ -39,9 +39,21 @@ export interface Gateway {
 }
 
 // RFC 9110 7.6.1, and what nginx's proxy module does not pass on either.
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
 
-function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+function endToEnd(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
   const named = String(headers.connection ?? "")
     .split(",")
     .map((h) => h.trim().toLowerCase());
@@ -130,7 +142,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     if (!match) {
       req.resume();
-      res.writeHead(404, { "content-type": "application/json; charset=utf-8", "x-kong-response-latency": String(Date.now() - t.startedAt) }).end(NO_ROUTE);
+      res
+        .writeHead(404, {
+          "content-type": "application/json; charset=utf-8",
+          "x-kong-response-latency": String(Date.now() - t.startedAt),
+        })
+        .end(NO_ROUTE);
       return;
     }
     void proxy(req, res, match, url, t);
@@ -139,7 +156,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const proxy = async (req: IncomingMessage, res: ServerResponse, match: GatewayRoute, url: string, t: Timing) => {
     const abort = new AbortController();
     res.once("close", () => abort.abort());
-    const latencyHeaders = () => ({ "x-kong-upstream-latency": String(t.waitingMs), "x-kong-proxy-latency": String(t.balancerEndedAt! - t.startedAt) });
+    const latencyHeaders = () => ({
+      "x-kong-upstream-latency": String(t.waitingMs),
+      "x-kong-proxy-latency": String(t.balancerEndedAt! - t.startedAt),
+    });
     const prefix = match.route.paths!.find((p) => url.startsWith(p))!;
     const rest = url.slice(prefix.length);
     const upstreamPath = rest.startsWith("/") ? rest : `/${rest}`;
@@ -157,7 +177,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
     } catch {
       t.waitingMs = Date.now() - t.balancerEndedAt;
-      if (!res.destroyed) res.writeHead(502, { "content-type": "application/json; charset=utf-8", ...latencyHeaders() }).end(BAD_GATEWAY);
+      if (!res.destroyed)
+        res.writeHead(502, { "content-type": "application/json; charset=utf-8", ...latencyHeaders() }).end(BAD_GATEWAY);
       return;
     }
     t.waitingMs = Date.now() - t.balancerEndedAt;

@@ -122,7 +122,9 @@ export class KongEmulator {
     trace: EventTrace,
   ): Promise<string | undefined> {
     try {
-      let reply = eventReply(await worker.pool.call("plugin.HandleEvent", { InstanceId: instanceId, EventName: "log" }));
+      let reply = eventReply(
+        await worker.pool.call("plugin.HandleEvent", { InstanceId: instanceId, EventName: "log" }),
+      );
       const eventId = reply.EventId;
       while (reply.Data !== "ret") {
         const call = pdkCall(reply.Data);
@@ -177,6 +179,7 @@ function eventReply(reply: unknown): { EventId: number; Data: unknown } {
 
 function pdkCall(data: unknown): PdkCall {
   const d = data as { Method?: unknown; Args?: unknown } | null;
-  if (typeof d?.Method !== "string") throw new ProtocolError(`event step is neither "ret" nor a PDK call: ${JSON.stringify(data)}`);
+  if (typeof d?.Method !== "string")
+    throw new ProtocolError(`event step is neither "ret" nor a PDK call: ${JSON.stringify(data)}`);
   return { Method: d.Method, Args: Array.isArray(d.Args) ? d.Args : [] };
 }

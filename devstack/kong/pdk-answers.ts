@@ -108,7 +108,6 @@ export function answerPdkCall(saved: SavedLogContext, call: PdkCall): PdkAnswer 
   return { step: "plugin.Step", kongError: `could not find pdk method: ${call.Method}` };
 }
 
-
 /** kong.response.get_source(ctx). */
 function responseSource(ctx: Record<string, unknown>): string {
   if (ctx.KONG_UNEXPECTED) return "error";
@@ -136,5 +135,5 @@ function multiMap(headers: HeaderTable): Record<string, string[]> {
 
 function luaToString(v: unknown): string {
   if (v === null || v === undefined) return "nil";
-  return typeof v === "object" ? "table" : String(v);
+  return typeof v === "string" ? v : typeof v === "object" ? "table" : JSON.stringify(v);
 }

@@ -131,7 +131,9 @@ export class PluginServer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.exitStatus) {
-        throw new Error(`plugin server exited (${JSON.stringify(this.exitStatus)}) before listening:\n${this.output()}`);
+        throw new Error(
+          `plugin server exited (${JSON.stringify(this.exitStatus)}) before listening:\n${this.output()}`,
+        );
       }
       if (await canConnect(this.socketPath)) return;
       if (Date.now() > deadline) {
@@ -192,7 +194,9 @@ export async function dumpAllPlugins(
     child.once("close", (code, signal) => resolve({ code, signal }));
   }).finally(() => clearTimeout(timer));
   if (status.code !== 0) {
-    throw new Error(`--dump-all-plugins exited with ${JSON.stringify(status)} (timeout ${timeoutMs} ms):\n${stderr}${stdout}`);
+    throw new Error(
+      `--dump-all-plugins exited with ${JSON.stringify(status)} (timeout ${timeoutMs} ms):\n${stderr}${stdout}`,
+    );
   }
   let parsed: unknown;
   try {
@@ -201,6 +205,7 @@ export async function dumpAllPlugins(
     throw new Error(
       `--dump-all-plugins stdout is not clean JSON (${(err as Error).message}); Kong would fail to start:\n` +
         JSON.stringify(stdout.slice(0, 2_000)),
+      { cause: err },
     );
   }
   if (!Array.isArray(parsed)) throw new Error(`--dump-all-plugins printed ${typeof parsed}, not a list: ${stdout}`);

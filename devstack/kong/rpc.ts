@@ -114,13 +114,16 @@ export class RpcConnection {
     if (message[0] === NOTIFICATION) return;
     const pending = this.pending;
     if (message[0] !== RESPONSE || !pending || message[1] !== pending.msgid) {
-      this.fail(new RpcTransportError(`unexpected message ${JSON.stringify(message)} (waiting for #${pending?.msgid})`));
+      this.fail(
+        new RpcTransportError(`unexpected message ${JSON.stringify(message)} (waiting for #${pending?.msgid})`),
+      );
       return;
     }
     clearTimeout(pending.timer);
     this.pending = undefined;
     const [, , err, result] = message as [number, number, unknown, unknown];
-    if (err !== null && err !== undefined) pending.reject(new RpcServerError(String(err)));
+    if (err !== null && err !== undefined)
+      pending.reject(new RpcServerError(typeof err === "string" ? err : JSON.stringify(err)));
     else pending.resolve(result);
   }
 

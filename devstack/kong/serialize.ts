@@ -219,7 +219,9 @@ export function makeLogContext(options: LogContextOptions): LogContext {
   };
   if (service && proxied) {
     serialize.upstream_status = String(status);
-    serialize.tries = [{ balancer_latency: 0, port: service.port, balancer_start: startedAt + kongMs, ip: "10.244.0.17" }];
+    serialize.tries = [
+      { balancer_latency: 0, port: service.port, balancer_start: startedAt + kongMs, ip: "10.244.0.17" },
+    ];
   }
   if (route) serialize.route = route;
   if (service) serialize.service = service;

@@ -48,7 +48,13 @@ function lines(file: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-async function signalAndWait(pid: number, signal: NodeJS.Signals, file: string, kind: string, timeoutMs: number): Promise<Record<string, unknown>> {
+async function signalAndWait(
+  pid: number,
+  signal: NodeJS.Signals,
+  file: string,
+  kind: string,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
   const before = lines(file).length;
   process.kill(pid, signal);
   const deadline = Date.now() + timeoutMs;

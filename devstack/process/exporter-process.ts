@@ -21,8 +21,8 @@ export interface ExporterProcess {
 export async function startExporter(args: string[], timeoutMs = 10_000): Promise<ExporterProcess> {
   const child = spawn(process.execPath, [EXPORTER_CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const listening = await new Promise<{ ingest: string; metrics: string }>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -33,12 +33,12 @@ export async function startExporter(args: string[], timeoutMs = 10_000): Promise
       for (const line of out.split("\n")) {
         if (!line.includes("latency-exporter listening")) continue;
         clearTimeout(timer);
-        child.stdout!.off("data", onData);
+        child.stdout.off("data", onData);
         resolve(JSON.parse(line) as { ingest: string; metrics: string });
         return;
       }
     };
-    child.stdout!.on("data", onData);
+    child.stdout.on("data", onData);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`latency-exporter exited with ${code}:\n${out}`));

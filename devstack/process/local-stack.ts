@@ -94,18 +94,37 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     const [upstream, exporter] = await all([
       started("echo upstream", startEchoUpstream(), (u) => u.close()),
-      started("latency-exporter", startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0", ...(options.exporterArgs ?? [])]), (e) => e.stop()),
+      started(
+        "latency-exporter",
+        startExporter([
+          "--metrics-address",
+          "127.0.0.1:0",
+          "--ingest-address",
+          "127.0.0.1:0",
+          ...(options.exporterArgs ?? []),
+        ]),
+        (e) => e.stop(),
+      ),
     ]);
     // A demo that crashes must not leave the exporter running: PluginServer kills its servers the same way.
     const killExporter = () => exporter.child.kill("SIGKILL");
     process.once("exit", killExporter);
-    cleanups.push({ what: "exit hook", run: async () => process.off("exit", killExporter) });
+    cleanups.push({ what: "exit hook", run: () => Promise.resolve(void process.off("exit", killExporter)) });
     const [plugin, prometheus] = await all([
       started("plugin server", startPluginStack(WORKERS), (s) => s.close()),
-      options.withPrometheus ? started("prometheus", startPrometheus({ address: new URL(exporter.metricsUrl).host, scrapeInterval: options.scrapeInterval }), (p) => p.stop()) : Promise.resolve(undefined),
+      options.withPrometheus
+        ? started(
+            "prometheus",
+            startPrometheus({ address: new URL(exporter.metricsUrl).host, scrapeInterval: options.scrapeInterval }),
+            (p) => p.stop(),
+          )
+        : Promise.resolve(undefined),
     ]);
     const pluginId = randomUUID();
-    plugin.kong.configurePlugin({ id: pluginId, config: { exporter_url: exporter.ingestUrl, flush_interval: options.flushInterval ?? DEFAULTS.flush_interval } });
+    plugin.kong.configurePlugin({
+      id: pluginId,
+      config: { exporter_url: exporter.ingestUrl, flush_interval: options.flushInterval ?? DEFAULTS.flush_interval },
+    });
 
     const withPlugin = options.plugin ?? true;
     const specs = options.routes ?? DEFAULT_ROUTES;
@@ -131,7 +150,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       exporterMetricsUrl: exporter.metricsUrl,
       exporterIngestUrl: exporter.ingestUrl,
       prometheus,
-      routes: specs.map((spec, i) => ({ path: spec.path, namespace: spec.namespace, name: spec.name, kongService: routes[i]!.service.name!, upstream: routes[i]!.upstream })),
+      routes: specs.map((spec, i) => ({
+        path: spec.path,
+        namespace: spec.namespace,
+        name: spec.name,
+        kongService: routes[i].service.name!,
+        upstream: routes[i].upstream,
+      })),
       pids: { pluginServer: plugin.server.pid, exporter: exporter.child.pid },
       gatewayStats: () => gateway.stats(),
       async drain(timeoutMs = 10_000) {

@@ -17,14 +17,16 @@ export function freePort(): Promise<number> {
 }
 
 /** The real plugin server running the built upstream-latency plugin, and a Kong node driving it. */
-export async function startPluginStack(workers = 2): Promise<{ server: PluginServer; kong: KongEmulator; close(): Promise<void> }> {
+export async function startPluginStack(
+  workers = 2,
+): Promise<{ server: PluginServer; kong: KongEmulator; close(): Promise<void> }> {
   const server = await PluginServer.start({ pluginsDir: PRODUCT_PLUGIN_DIR, sockName: "upstream-latency.sock" });
   const kong = new KongEmulator({ socketPath: server.socketPath, pluginName: "upstream-latency", workers });
   return {
     server,
     kong,
     async close() {
-      await kong.close();
+      kong.close();
       await server.stop();
     },
   };

@@ -19,7 +19,10 @@ if (file) {
     gc?.();
     const m = process.memoryUsage();
     const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
-    appendFileSync(file, `${JSON.stringify({ t: Date.now(), kind: "heap", heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers, spaces })}\n`);
+    appendFileSync(
+      file,
+      `${JSON.stringify({ t: Date.now(), kind: "heap", heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers, spaces })}\n`,
+    );
   });
 }
 
@@ -29,7 +32,9 @@ if (profilePath) {
     if (!session) {
       session = new Session();
       session.connect();
-      session.post("Profiler.enable", () => session!.post("Profiler.setSamplingInterval", { interval: 200 }, () => session!.post("Profiler.start")));
+      session.post("Profiler.enable", () =>
+        session!.post("Profiler.setSamplingInterval", { interval: 200 }, () => session!.post("Profiler.start")),
+      );
       return;
     }
     const s = session;

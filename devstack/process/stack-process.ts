@@ -43,7 +43,11 @@ interface Ready {
   pids: { gateway: number; pluginServer: number | undefined; exporter: number | undefined };
 }
 
-type Reply = { type: "stats"; stats: GatewayStats } | { type: "drained" } | { type: "stopped" } | { type: "error"; message: string };
+type Reply =
+  | { type: "stats"; stats: GatewayStats }
+  | { type: "drained" }
+  | { type: "stopped" }
+  | { type: "error"; message: string };
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -77,7 +81,10 @@ export async function spawnLocalStack(options: ChildStackOptions = {}): Promise<
   });
   const next = (timeoutMs: number, what: string) =>
     new Promise<Reply | Ready>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`stack child: no answer to ${what} within ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`stack child: no answer to ${what} within ${timeoutMs} ms\n${stderr}`)),
+        timeoutMs,
+      );
       const done = (r: Reply | Ready) => {
         clearTimeout(timer);
         resolve(r);
@@ -85,7 +92,9 @@ export async function spawnLocalStack(options: ChildStackOptions = {}): Promise<
       waiting.push(done);
       void exited.then(() => {
         clearTimeout(timer);
-        reject(new Error(`stack child exited (${child.exitCode ?? child.signalCode}) before answering ${what}\n${stderr}`));
+        reject(
+          new Error(`stack child exited (${child.exitCode ?? child.signalCode}) before answering ${what}\n${stderr}`),
+        );
       });
     });
   let chain: Promise<unknown> = Promise.resolve();
@@ -139,7 +148,8 @@ async function serve(argv: string[]): Promise<void> {
   const options: LocalStackOptions = { withPrometheus: false, plugin: !argv.includes("--no-plugin"), exporterArgs: [] };
   const fi = argv.indexOf("--flush-interval");
   if (fi >= 0) options.flushInterval = Number(argv[fi + 1]);
-  for (const a of argv) if (a.startsWith("--exporter-arg=")) options.exporterArgs!.push(a.slice("--exporter-arg=".length));
+  for (const a of argv)
+    if (a.startsWith("--exporter-arg=")) options.exporterArgs!.push(a.slice("--exporter-arg=".length));
   const send = (msg: Reply | Ready) => process.stdout.write(`${JSON.stringify(msg)}\n`);
 
   let stack;

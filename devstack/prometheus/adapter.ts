@@ -31,7 +31,8 @@ const OVERRIDES: AdapterRule["resources"]["overrides"] = {
 
 /** The autoscaling guide's rule, verbatim (its metricsQuery is a YAML block scalar, hence the line breaks). */
 export const GUIDE_AVERAGE_RULE: AdapterRule = {
-  seriesQuery: '{__name__=~"^kong_upstream_latency_ms_(sum|count)",kubernetes_namespace!="",kubernetes_name!="",kubernetes_kind!=""}',
+  seriesQuery:
+    '{__name__=~"^kong_upstream_latency_ms_(sum|count)",kubernetes_namespace!="",kubernetes_name!="",kubernetes_kind!=""}',
   resources: { overrides: OVERRIDES },
   name: { as: "kong_upstream_latency_ms_60s_average" },
   metricsQuery:
@@ -45,7 +46,8 @@ export const GUIDE_AVERAGE_RULE: AdapterRule = {
  * the p99 of all their requests taken together.
  */
 export const P99_RULE: AdapterRule = {
-  seriesQuery: '{__name__="kong_upstream_latency_ms_percentile",quantile="0.99",kubernetes_namespace!="",kubernetes_name!="",kubernetes_kind!=""}',
+  seriesQuery:
+    '{__name__="kong_upstream_latency_ms_percentile",quantile="0.99",kubernetes_namespace!="",kubernetes_name!="",kubernetes_kind!=""}',
   resources: { overrides: OVERRIDES },
   name: { as: "kong_upstream_latency_ms_p99" },
   metricsQuery: 'max by (<<.GroupBy>>) (kong_upstream_latency_ms_percentile{quantile="0.99",<<.LabelMatchers>>})',
@@ -80,10 +82,16 @@ function labelEq(label: string, value: string): string {
 }
 
 /** The PromQL prometheus-adapter sends to Prometheus for one namespaced object (metricsQuery.Build). */
-export function expandMetricsQuery(template: string, obj: DescribedObject, overrides: AdapterRule["resources"]["overrides"] = OVERRIDES): string {
+export function expandMetricsQuery(
+  template: string,
+  obj: DescribedObject,
+  overrides: AdapterRule["resources"]["overrides"] = OVERRIDES,
+): string {
   const resourceLabel = labelFor(obj.resource, overrides);
   const args: Record<string, string> = {
-    LabelMatchers: [labelEq(labelFor("namespaces", overrides), obj.namespace), labelEq(resourceLabel, obj.name)].join(","),
+    LabelMatchers: [labelEq(labelFor("namespaces", overrides), obj.namespace), labelEq(resourceLabel, obj.name)].join(
+      ",",
+    ),
     GroupBy: resourceLabel,
   };
   const out = template.replace(/<<\s*\.(\w+)\s*>>/g, (action, field: string) => {
@@ -95,7 +103,18 @@ export function expandMetricsQuery(template: string, obj: DescribedObject, overr
   return out;
 }
 
-const DECIMAL_SI_SUFFIX: Record<number, string> = { [-9]: "n", [-6]: "u", [-3]: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E" };
+const DECIMAL_SI_SUFFIX: Record<number, string> = {
+  [-9]: "n",
+  [-6]: "u",
+  [-3]: "m",
+  0: "",
+  3: "k",
+  6: "M",
+  9: "G",
+  12: "T",
+  15: "P",
+  18: "E",
+};
 
 /** The MetricValue's `value` string the custom metrics API returns for a PromQL result, e.g. "102312m" or "100". */
 export function renderQuantity(value: number): string {

@@ -87,9 +87,13 @@ export function prometheusOrSkip(ctx: Mocha.Context): string {
   const bin = findPrometheus();
   if (bin) return bin;
   if (process.env.CI === "true") {
-    throw new Error("prometheus is not on PATH, and CI=true: install it (apt-get install -y --no-install-recommends prometheus)");
+    throw new Error(
+      "prometheus is not on PATH, and CI=true: install it (apt-get install -y --no-install-recommends prometheus)",
+    );
   }
-  console.warn("    prometheus is not on PATH: skipping (install Debian's `prometheus` to run this suite; under CI=true it fails)");
+  console.warn(
+    "    prometheus is not on PATH: skipping (install Debian's `prometheus` to run this suite; under CI=true it fails)",
+  );
   ctx.skip();
 }
 
@@ -105,7 +109,10 @@ export function prometheusOrSkip(ctx: Mocha.Context): string {
 export function serviceMonitorScrapeConfig(opts: PrometheusOptions): Record<string, unknown> {
   const t = { ...DEFAULT_TARGET, ...opts.target };
   const interval = opts.scrapeInterval ?? "1s";
-  const targetRef = ["__meta_kubernetes_endpoint_address_target_kind", "__meta_kubernetes_endpoint_address_target_name"];
+  const targetRef = [
+    "__meta_kubernetes_endpoint_address_target_kind",
+    "__meta_kubernetes_endpoint_address_target_name",
+  ];
   return {
     job_name: `serviceMonitor/${t.namespace}/${t.service}/0`,
     honor_labels: false,
@@ -156,7 +163,8 @@ async function getJson<T>(url: string): Promise<T> {
   } catch {
     throw new Error(`${url}: HTTP ${res.statusCode}: ${text}`);
   }
-  if (res.statusCode !== 200 || body.status !== "success") throw new Error(`${url}: HTTP ${res.statusCode}: ${body.error ?? text}`);
+  if (res.statusCode !== 200 || body.status !== "success")
+    throw new Error(`${url}: HTTP ${res.statusCode}: ${body.error ?? text}`);
   return body.data as T;
 }
 
@@ -180,12 +188,16 @@ export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_00
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     bin,
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`],
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const running = () => child.exitCode === null && child.signalCode === null;
 
@@ -213,7 +225,7 @@ export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_00
     );
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n--- prometheus output:\n${out.slice(-4000)}`);
+    throw new Error(`${(err as Error).message}\n--- prometheus output:\n${out.slice(-4000)}`, { cause: err });
   }
 
   return {
@@ -221,9 +233,10 @@ export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_00
     async query(promql, time) {
       const params = new URLSearchParams({ query: promql });
       if (time !== undefined) params.set("time", String(time));
-      const data = await getJson<{ resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }>(
-        `${url}/api/v1/query?${params}`,
-      );
+      const data = await getJson<{
+        resultType: string;
+        result: { metric: Record<string, string>; value: [number, string] }[];
+      }>(`${url}/api/v1/query?${params.toString()}`);
       // prometheus-adapter refuses anything but a vector (pkg/custom-provider/provider.go, buildQuery).
       if (data.resultType !== "vector") throw new Error(`${promql}: expected a vector, got ${data.resultType}`);
       return data.result.map((r) => ({ metric: r.metric, timestamp: r.value[0], value: Number(r.value[1]) }));
@@ -232,7 +245,7 @@ export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_00
       const params = new URLSearchParams();
       params.append("match[]", match);
       if (start !== undefined) params.set("start", String(start));
-      return getJson<Record<string, string>[]>(`${url}/api/v1/series?${params}`);
+      return getJson<Record<string, string>[]>(`${url}/api/v1/series?${params.toString()}`);
     },
     async targets() {
       return (await getJson<{ activeTargets: ActiveTarget[] }>(`${url}/api/v1/targets?state=active`)).activeTargets;

@@ -36,8 +36,8 @@ export function kongConfAsEnv(file: string): Record<string, string> {
     if (line === "" || line.startsWith("#")) continue;
     const m = /^([a-z0-9_]+)\s*=\s*(.*)$/.exec(line);
     assert.ok(m, `${file}: not a kong.conf line: ${line}`);
-    assert.ok(!m[2]!.includes("#"), `${file}: an unescaped # starts a comment in kong.conf: ${line}`);
-    out[`KONG_${m[1]!.toUpperCase()}`] = m[2]!;
+    assert.ok(!m[2].includes("#"), `${file}: an unescaped # starts a comment in kong.conf: ${line}`);
+    out[`KONG_${m[1].toUpperCase()}`] = m[2]!;
   }
   return out;
 }
@@ -57,7 +57,7 @@ export function envFile(file: string): Record<string, string> {
 /** ENV KEY="value" lines of a Dockerfile. */
 export function dockerfileEnv(file: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of readText(file).matchAll(/^ENV ([A-Z0-9_]+)="([^"]*)"$/gm)) out[m[1]!] = m[2]!;
+  for (const m of readText(file).matchAll(/^ENV ([A-Z0-9_]+)="([^"]*)"$/gm)) out[m[1]] = m[2]!;
   return out;
 }
 
@@ -89,16 +89,24 @@ function pluginEntries(conf: Obj): { where: string; plugin: Obj }[] {
 
 function declarativeFiles(): string[] {
   const dir = path.join(KONG_CONFIG, "declarative");
-  return fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => path.join(dir, f));
 }
 
 function kubernetesFiles(): string[] {
   const dir = path.join(KONG_CONFIG, "kubernetes");
-  return fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => path.join(dir, f));
 }
 
 function kubernetesObjects(text: (file: string) => string = readText): { file: string; obj: K8sObject }[] {
-  return kubernetesFiles().flatMap((f) => parseAllDocuments(text(f)).map((d) => ({ file: path.basename(f), obj: d.toJS() as K8sObject })));
+  return kubernetesFiles().flatMap((f) =>
+    parseAllDocuments(text(f)).map((d) => ({ file: path.basename(f), obj: d.toJS() as K8sObject })),
+  );
 }
 
 describe("deploy: kong-config/", function () {
@@ -110,16 +118,27 @@ describe("deploy: kong-config/", function () {
         const conf = kongConfAsEnv(path.join(KONG_CONFIG, mode, "kong.conf"));
         assert.deepEqual(conf, envFile(path.join(KONG_CONFIG, mode, "kong.env")));
         assert.equal(conf.KONG_PLUGINSERVER_NAMES, "upstream-latency");
-        assert.match(conf.KONG_PLUGINS!, /(^|,)upstream-latency$/);
-        assert.ok(conf.KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET, "the socket must be set explicitly (Kong's and the JS server's defaults differ)");
+        assert.match(conf.KONG_PLUGINS, /(^|,)upstream-latency$/);
+        assert.ok(
+          conf.KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET,
+          "the socket must be set explicitly (Kong's and the JS server's defaults differ)",
+        );
         assert.ok(conf.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD, "query_cmd is mandatory");
-        if (mode === "injected") assert.equal(conf.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD, undefined, "no start_cmd: external process management");
+        if (mode === "injected")
+          assert.equal(
+            conf.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD,
+            undefined,
+            "no start_cmd: external process management",
+          );
         else assert.ok(conf.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD);
       });
     }
 
     it("the Kong image bakes in kong-image/kong.env", function () {
-      assert.deepEqual(dockerfileEnv(path.join(IMAGES, "kong.Dockerfile")), envFile(path.join(KONG_CONFIG, "kong-image", "kong.env")));
+      assert.deepEqual(
+        dockerfileEnv(path.join(IMAGES, "kong.Dockerfile")),
+        envFile(path.join(KONG_CONFIG, "kong-image", "kong.env")),
+      );
     });
 
     it("the chart renders exactly these settings on the proxy container, in both modes", function () {
@@ -139,10 +158,13 @@ describe("deploy: kong-config/", function () {
       const schema = loadDist<SchemaModule>("plugin/schema.js");
       needOrSkip(this, "missing" in plugin ? plugin.missing : "missing" in schema ? schema.missing : undefined);
       if ("mod" in plugin && "mod" in schema) {
-        assert.ok(Array.isArray(plugin.mod.Schema), "dist/lib/plugin/upstream-latency.js must export Schema, a Kong-schema field list");
+        assert.ok(
+          Array.isArray(plugin.mod.Schema),
+          "dist/lib/plugin/upstream-latency.js must export Schema, a Kong-schema field list",
+        );
         assert.equal(typeof schema.mod.parseConfig, "function", "dist/lib/plugin/schema.js must export parseConfig");
         fields = plugin.mod.Schema;
-        parseConfig = schema.mod.parseConfig;
+        parseConfig = (config) => schema.mod.parseConfig(config);
       }
     });
 
@@ -160,7 +182,13 @@ describe("deploy: kong-config/", function () {
     }
 
     it("the checks are not vacuous: a bad configuration is refused by both", function () {
-      for (const bad of [{ flush_interval: 0 }, { latencies: ["p95"] }, { max_services: 1.5 }, { exporter_urll: "http://x" }, { latencies: [] }]) {
+      for (const bad of [
+        { flush_interval: 0 },
+        { latencies: ["p95"] },
+        { max_services: 1.5 },
+        { exporter_urll: "http://x" },
+        { latencies: [] },
+      ]) {
         const kong = checkKongConfig(fields, bad);
         const pluginRefuses = (() => {
           try {
@@ -171,7 +199,11 @@ describe("deploy: kong-config/", function () {
           }
         })();
         assert.ok(kong.errors.length > 0 || pluginRefuses, `${JSON.stringify(bad)} accepted by both`);
-        if (!("exporter_urll" in bad)) assert.ok(kong.errors.length > 0 && pluginRefuses, `${JSON.stringify(bad)}: Kong ${kong.errors}, plugin refuses: ${pluginRefuses}`);
+        if (!("exporter_urll" in bad))
+          assert.ok(
+            kong.errors.length > 0 && pluginRefuses,
+            `${JSON.stringify(bad)}: Kong ${kong.errors.join("; ")}, plugin refuses: ${pluginRefuses}`,
+          );
       }
       assert.throws(() => parseConfig({ exporter_url: "https://127.0.0.1:9543" }), /exporter_url/);
     });
@@ -186,7 +218,7 @@ describe("deploy: kong-config/", function () {
         const entries = pluginEntries(conf).filter((e) => e.plugin.name === "upstream-latency");
         assert.ok(entries.length > 0, `${file} enables nothing`);
         for (const { where, plugin } of entries) {
-          scopes.add(where.split(" ")[0]!);
+          scopes.add(where.split(" ")[0]);
           assert.deepEqual(Object.keys(plugin).sort(), ["config", "name"], `${file} ${where}: unexpected keys`);
           accept(`${path.basename(file)} ${where}`, plugin.config);
         }
@@ -204,7 +236,12 @@ describe("deploy: kong-config/", function () {
       if (!("mod" in labels)) return;
       for (const file of declarativeFiles()) {
         for (const s of (parse(readText(file)) as Obj).services as Obj[]) {
-          const l = labels.mod.serviceLabels({ id: "00000000-0000-4000-8000-000000000000", name: s.name, host: new URL(s.url).hostname, tags: s.tags });
+          const l = labels.mod.serviceLabels({
+            id: "00000000-0000-4000-8000-000000000000",
+            name: s.name,
+            host: new URL(s.url).hostname,
+            tags: s.tags,
+          });
           assert.equal(l.namespace, "default", file);
           assert.equal(l.service, "echo", file);
           assert.ok(l.kubernetes_kind, `${file}: kubernetes_kind must be non-empty for the guide's seriesQuery`);
@@ -214,7 +251,9 @@ describe("deploy: kong-config/", function () {
 
     it("Kubernetes form: KongPlugin on an HTTPRoute and on a Service, global KongClusterPlugin; all valid", function () {
       const objs = kubernetesObjects();
-      const problems = objs.flatMap(({ file, obj }) => validateObject(obj).map((e) => `${file} ${objectName(obj)}: ${e}`));
+      const problems = objs.flatMap(({ file, obj }) =>
+        validateObject(obj).map((e) => `${file} ${objectName(obj)}: ${e}`),
+      );
       assert.deepEqual(problems, [], problems.join("\n"));
       const plugins = objs.filter(({ obj }) => obj.kind === "KongPlugin" || obj.kind === "KongClusterPlugin");
       for (const { file, obj } of plugins) {
@@ -229,7 +268,9 @@ describe("deploy: kong-config/", function () {
         attached.add(obj.kind);
         for (const n of names.split(",").map((x) => x.trim())) {
           const found = plugins.some(
-            ({ obj: p }) => p.metadata.name === n && (p.kind === "KongClusterPlugin" || p.metadata.namespace === obj.metadata.namespace),
+            ({ obj: p }) =>
+              p.metadata.name === n &&
+              (p.kind === "KongClusterPlugin" || p.metadata.namespace === obj.metadata.namespace),
           );
           assert.ok(found, `${file}: ${objectName(obj)} refers to plugin ${n}, which is not defined`);
         }
@@ -237,25 +278,41 @@ describe("deploy: kong-config/", function () {
       assert.deepEqual([...attached].sort(), ["HTTPRoute", "Service"]);
       const cluster = plugins.find(({ obj }) => obj.kind === "KongClusterPlugin")!.obj;
       assert.equal(cluster.metadata.labels?.global, "true");
-      assert.ok(cluster.metadata.annotations?.["kubernetes.io/ingress.class"], "KIC ignores a KongClusterPlugin without its ingress class");
+      assert.ok(
+        cluster.metadata.annotations?.["kubernetes.io/ingress.class"],
+        "KIC ignores a KongClusterPlugin without its ingress class",
+      );
       const route = objs.find(({ obj }) => obj.kind === "HTTPRoute")!.obj as Obj;
       assert.equal(route.spec.rules[0].matches[0].path.value, "/echo", "the guide's echo route");
     });
 
     it("the commented exporter_token_file of every example passes the plugin's schema; in kubernetes/ it is the chart's path", function () {
       const helm = requireHelm(this);
-      const chartPath = clusterPluginConfig(render(helm, { exporter: { ingestToken: { existingSecret: "t" } }, plugin: { kongClusterPlugin: { enabled: true } } })).exporter_token_file;
+      const chartPath = clusterPluginConfig(
+        render(helm, {
+          exporter: { ingestToken: { existingSecret: "t" } },
+          plugin: { kongClusterPlugin: { enabled: true } },
+        }),
+      ).exporter_token_file;
       for (const file of [...declarativeFiles(), ...kubernetesFiles()]) {
         const { text, count } = withTokenFileUncommented(file);
         assert.ok(count > 0, `${file}: no commented exporter_token_file example`);
         const configs = file.includes(`${path.sep}declarative${path.sep}`)
           ? pluginEntries(parse(text) as Obj).map((e) => e.plugin.config as Obj)
-          : parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((o) => o.kind === "KongPlugin" || o.kind === "KongClusterPlugin").map((o) => o.config as Obj);
+          : parseAllDocuments(text)
+              .map((d) => d.toJS() as Obj)
+              .filter((o) => o.kind === "KongPlugin" || o.kind === "KongClusterPlugin")
+              .map((o) => o.config as Obj);
         const withToken = configs.filter((c) => c.exporter_token_file !== undefined);
-        assert.equal(withToken.length, count, `${file}: every uncommented exporter_token_file lands in a plugin's config`);
+        assert.equal(
+          withToken.length,
+          count,
+          `${file}: every uncommented exporter_token_file lands in a plugin's config`,
+        );
         for (const config of withToken) {
           accept(`${path.basename(file)} (exporter_token_file uncommented)`, config);
-          if (file.includes(`${path.sep}kubernetes${path.sep}`)) assert.equal(config.exporter_token_file, chartPath, `${file}: where the chart mounts the token`);
+          if (file.includes(`${path.sep}kubernetes${path.sep}`))
+            assert.equal(config.exporter_token_file, chartPath, `${file}: where the chart mounts the token`);
         }
       }
     });
@@ -264,10 +321,16 @@ describe("deploy: kong-config/", function () {
       const helm = requireHelm(this);
       for (const values of [
         { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } },
-        { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } }, plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } },
+        {
+          exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } },
+          plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } },
+        },
         {
           exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" },
-          plugin: { config: { flush_interval: 0.1, latencies: ["upstream", "request", "kong"], max_services: 100000 }, kongClusterPlugin: { enabled: true } },
+          plugin: {
+            config: { flush_interval: 0.1, latencies: ["upstream", "request", "kong"], max_services: 100000 },
+            kongClusterPlugin: { enabled: true },
+          },
         },
       ]) {
         const objs = render(helm, values).filter((o) => o.kind === "KongClusterPlugin" || o.kind === "KongPlugin");

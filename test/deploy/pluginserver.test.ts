@@ -19,7 +19,15 @@ import { freePort } from "../../devstack/process/plugin-stack";
 import { waitFor } from "../../devstack/process/wait";
 import { render, requireHelm, type Values } from "./support/helm";
 import { type KongFieldList } from "./support/kong-schema";
-import { DIST_PLUGIN_DIR, IMAGES, PLUGIN_SERVER_BIN, REPO, WRITE_PLUGIN_INFO, loadDist, needOrSkip } from "./support/paths";
+import {
+  DIST_PLUGIN_DIR,
+  IMAGES,
+  PLUGIN_SERVER_BIN,
+  REPO,
+  WRITE_PLUGIN_INFO,
+  loadDist,
+  needOrSkip,
+} from "./support/paths";
 import {
   INGEST_TOKEN,
   Processes,
@@ -53,17 +61,20 @@ function checkPluginInfo(text: string, schema: KongFieldList | undefined): Obj {
   try {
     infos = JSON.parse(text);
   } catch (err) {
-    assert.fail(`query_cmd output is not clean JSON (Kong would not start): ${(err as Error).message}\n${text.slice(0, 500)}`);
+    assert.fail(
+      `query_cmd output is not clean JSON (Kong would not start): ${(err as Error).message}\n${text.slice(0, 500)}`,
+    );
   }
   assert.ok(Array.isArray(infos) && infos.length >= 1, "a JSON array of plugin infos");
-  const info = infos[0]!;
+  const info = infos[0];
   assert.equal(info.Name, "upstream-latency", "Kong >= 3.9 takes the first plugin a server reports");
   assert.equal(typeof info.Priority, "number");
   assert.equal(typeof info.Version, "string");
   assert.ok(Array.isArray(info.Phases) && info.Phases.includes("log"), "the plugin works in the log phase");
   assert.equal(info.Schema.name, "upstream-latency");
   assert.equal(info.Schema.fields[0].config.type, "record");
-  if (schema) assert.deepEqual(info.Schema.fields[0].config.fields, schema, "the schema Kong gets is the plugin's Schema export");
+  if (schema)
+    assert.deepEqual(info.Schema.fields[0].config.fields, schema, "the schema Kong gets is the plugin's Schema export");
   return info;
 }
 
@@ -95,11 +106,17 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     helm = requireHelm(this);
     needOrSkip(
       this,
-      fs.existsSync(path.join(DIST_PLUGIN_DIR, "upstream-latency.js")) ? undefined : "dist/plugin/upstream-latency.js does not exist (run npm run build)",
+      fs.existsSync(path.join(DIST_PLUGIN_DIR, "upstream-latency.js"))
+        ? undefined
+        : "dist/plugin/upstream-latency.js does not exist (run npm run build)",
     );
     assert.ok(fs.existsSync(PLUGIN_SERVER_BIN), "node_modules/kong-pdk/bin/kong-js-pluginserver is missing (npm ci)");
     const entries = fs.readdirSync(DIST_PLUGIN_DIR).filter((f) => !f.startsWith("."));
-    assert.deepEqual(entries, ["upstream-latency.js"], "the plugin directory must hold only the plugin: the server loads every entry");
+    assert.deepEqual(
+      entries,
+      ["upstream-latency.js"],
+      "the plugin directory must hold only the plugin: the server loads every entry",
+    );
     const plugin = loadDist<{ Schema: KongFieldList }>("plugin/upstream-latency.js");
     // Without the compiled plugin the dump could not be compared with its Schema: required under CI=true.
     needOrSkip(this, "missing" in plugin ? plugin.missing : undefined);
@@ -149,25 +166,37 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     const file = mapArg("/upstream-latency/upstream-latency.json", map);
     assert.equal(fs.statSync(file).mode & 0o777, 0o644, "readable by Kong whatever its user");
     const proxyEnv = envOf(containerOf(spec, "proxy"));
-    const q = run([kongCmd(proxyEnv.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD!, map)], { shell: true });
+    const q = run([kongCmd(proxyEnv.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD, map)], { shell: true });
     assert.equal(q.status, 0, q.stderr);
     checkPluginInfo(q.stdout, schema);
     // The file holds the real dump of the same plugin server.
-    const direct = run([process.execPath, PLUGIN_SERVER_BIN, "--plugins-directory", DIST_PLUGIN_DIR, "--dump-all-plugins"]);
+    const direct = run([
+      process.execPath,
+      PLUGIN_SERVER_BIN,
+      "--plugins-directory",
+      DIST_PLUGIN_DIR,
+      "--dump-all-plugins",
+    ]);
     assert.deepEqual(JSON.parse(q.stdout), JSON.parse(direct.stdout));
   });
 
   for (const [name, values] of [
     ["injected, native sidecar", {}],
-    ["injected, ordinary container, unix: ingest", { pluginServer: { nativeSidecar: false }, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } }],
-    ["injected, ingest token, exporter on every interface", { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } } }],
+    [
+      "injected, ordinary container, unix: ingest",
+      { pluginServer: { nativeSidecar: false }, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } },
+    ],
+    [
+      "injected, ingest token, exporter on every interface",
+      { exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } } },
+    ],
   ] as [string, Values][]) {
     it(`${name}: exporter and plugin server start; the probe passes; Kong's StartInstance with the chart's config succeeds`, async function () {
       const spec = podSpec(render(helm, values));
       const map = podPathMap(tmp);
       const exporter = await startExporter(this, spec, map);
       const server = containerOf(spec, "upstream-latency");
-      const socket = mapArg(envOf(containerOf(spec, "proxy")).KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET!, map);
+      const socket = mapArg(envOf(containerOf(spec, "proxy")).KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET, map);
       const probe = argvOf(server.startupProbe.exec, map);
       assert.notEqual(run(probe).status, 0, "the probe must fail while nothing listens");
       procs.start("upstream-latency", argvOf(server, map));
@@ -183,12 +212,14 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     const spec = podSpec(render(helm, { pluginServer: { mode: "kongImage" }, kong: { image: "example/kong:3.9" } }));
     const map = podPathMap(tmp);
     const e = envOf(containerOf(spec, "proxy"));
-    const q = run([kongCmd(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD!, map)], { shell: true });
+    const q = run([kongCmd(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD, map)], { shell: true });
     assert.equal(q.status, 0, q.stderr);
     checkPluginInfo(q.stdout, schema);
     // Kong: ngx.pipe.spawn("exec " .. start_cmd), stdout and stderr merged into its log.
-    procs.start("kong start_cmd", [`exec ${kongCmd(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD!, map)}`], { shell: true });
-    const socket = mapArg(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET!, map);
+    procs.start("kong start_cmd", [`exec ${kongCmd(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_START_CMD, map)}`], {
+      shell: true,
+    });
+    const socket = mapArg(e.KONG_PLUGINSERVER_UPSTREAM_LATENCY_SOCKET, map);
     const port = await freePort();
     await checkServing(socket, { ...pluginConfig({}, map), exporter_url: `http://127.0.0.1:${port}` });
   });
@@ -199,7 +230,8 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     const map = podPathMap(tmp);
     const exporter = await startExporter(this, spec, map);
     const ingest = `${exporter.exporterUrl}/v1/ingest`;
-    const post = (headers: Record<string, string>) => httpRequest(ingest, { method: "POST", headers: { "content-type": "text/plain", ...headers }, body: "x" });
+    const post = (headers: Record<string, string>) =>
+      httpRequest(ingest, { method: "POST", headers: { "content-type": "text/plain", ...headers }, body: "x" });
     assert.equal((await post({})).status, 401, "no token");
     assert.equal((await post({ authorization: `Bearer ${INGEST_TOKEN.slice(1)}` })).status, 401, "a wrong token");
     // Past the token check, the content type is refused: the token is the one mounted.
@@ -219,14 +251,45 @@ describe("deploy: the rendered command lines run the real plugin server and expo
   describe("write-plugin-info.js refuses what would break Kong's start", function () {
     const node = process.execPath;
     function write(out: string, ...cmd: string[]): ReturnType<typeof run> {
-      return run([node, WRITE_PLUGIN_INFO, "--out", out, "--expect", "upstream-latency", "--timeout-ms", "3000", "--", ...cmd]);
+      return run([
+        node,
+        WRITE_PLUGIN_INFO,
+        "--out",
+        out,
+        "--expect",
+        "upstream-latency",
+        "--timeout-ms",
+        "3000",
+        "--",
+        ...cmd,
+      ]);
     }
-    const good = JSON.stringify([{ Name: "upstream-latency", Version: "1", Priority: 1, Phases: ["log"], Schema: { name: "upstream-latency", fields: [] } }]);
+    const good = JSON.stringify([
+      {
+        Name: "upstream-latency",
+        Version: "1",
+        Priority: 1,
+        Phases: ["log"],
+        Schema: { name: "upstream-latency", fields: [] },
+      },
+    ]);
     const cases: [string, string, RegExp][] = [
-      ["a load warning before the JSON", `console.log("\\x1b[33m[WARN] error loading plugin\\x1b[0m"); console.log("[]")`, /did not print clean JSON/],
+      [
+        "a load warning before the JSON",
+        `console.log("\\x1b[33m[WARN] error loading plugin\\x1b[0m"); console.log("[]")`,
+        /did not print clean JSON/,
+      ],
       ["no plugin", `console.log("[]")`, /reports no plugin/],
-      ["another plugin first", `console.log(JSON.stringify([{Name:"other",Version:"1",Priority:1,Schema:{fields:[]}}]))`, /first plugin reported is "other"/],
-      ["an entry without schema", `console.log(JSON.stringify([{Name:"upstream-latency",Version:"1",Priority:1}]))`, /has no Schema/],
+      [
+        "another plugin first",
+        `console.log(JSON.stringify([{Name:"other",Version:"1",Priority:1,Schema:{fields:[]}}]))`,
+        /first plugin reported is "other"/,
+      ],
+      [
+        "an entry without schema",
+        `console.log(JSON.stringify([{Name:"upstream-latency",Version:"1",Priority:1}]))`,
+        /has no Schema/,
+      ],
       ["a failing dump", `process.exit(3)`, /exited with status 3/],
       ["a hanging dump", `setTimeout(() => {}, 60000)`, /did not finish within 3000 ms/],
     ];
@@ -260,7 +323,10 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     it("is plain JavaScript without dependencies (the image runs it with bare Node.js)", function () {
       const src = fs.readFileSync(path.join(IMAGES, "write-plugin-info.js"), "utf8");
       const required = [...src.matchAll(/require\('([^']+)'\)/g)].map((m) => m[1]);
-      assert.ok(required.every((m) => m!.startsWith("node:")), `requires ${required.join(", ")}`);
+      assert.ok(
+        required.every((m) => m.startsWith("node:")),
+        `requires ${required.join(", ")}`,
+      );
     });
   });
 });

@@ -32,7 +32,13 @@ const EXPORTED = {
 
 /** Labels Prometheus Operator gives the targets of each monitor kind. */
 function targetLabels(kind: "ServiceMonitor" | "PodMonitor", pod: string): Record<string, string> {
-  const common = { namespace: "kong", pod, container: "latency-exporter", instance: `10.0.0.${pod.length}:9542`, endpoint: "metrics" };
+  const common = {
+    namespace: "kong",
+    pod,
+    container: "latency-exporter",
+    instance: `10.0.0.${pod.length}:9542`,
+    endpoint: "metrics",
+  };
   return kind === "ServiceMonitor"
     ? { ...common, service: "kle-kong-latency-exporter-metrics", job: "kle-kong-latency-exporter-metrics" }
     : { ...common, job: "kong/kle-kong-latency-exporter" };
@@ -46,21 +52,44 @@ function scraped(exported: Record<string, string>, target: Record<string, string
 }
 
 function selector(name: string, labels: Record<string, string>): string {
-  return `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",")}}`;
+  return `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(",")}}`;
 }
 
 /** Two Kong pods behind echo: 1 request/s each, 100 ms and 300 ms on average (200 together), p99 120 and 250 ms. */
 function inputSeries(kind: "ServiceMonitor" | "PodMonitor", idle = false): { series: string; values: string }[] {
   const out: { series: string; values: string }[] = [];
-  for (const [pod, avgMs, p99] of [["dataplane-kong-a", 100, 120], ["dataplane-kong-b", 300, 250]] as const) {
+  for (const [pod, avgMs, p99] of [
+    ["dataplane-kong-a", 100, 120],
+    ["dataplane-kong-b", 300, 250],
+  ] as const) {
     const l = scraped(EXPORTED, targetLabels(kind, pod));
     out.push({ series: selector("kong_upstream_latency_ms_count", l), values: idle ? "50x12" : "0+10x12" });
     out.push({ series: selector("kong_upstream_latency_ms_sum", l), values: idle ? "5000x12" : `0+${10 * avgMs}x12` });
-    out.push({ series: selector("kong_upstream_latency_ms_percentile", { ...l, quantile: "0.99" }), values: `${p99}x12` });
-    out.push({ series: selector("kong_upstream_latency_ms_percentile", { ...l, quantile: "0.5" }), values: `${avgMs}x12` });
+    out.push({
+      series: selector("kong_upstream_latency_ms_percentile", { ...l, quantile: "0.99" }),
+      values: `${p99}x12`,
+    });
+    out.push({
+      series: selector("kong_upstream_latency_ms_percentile", { ...l, quantile: "0.5" }),
+      values: `${avgMs}x12`,
+    });
   }
   // A Kong Service without a Kubernetes identity: excluded by the seriesQuery, invisible to the rules.
-  const orphan = scraped({ ...EXPORTED, namespace: "", service: "", kubernetes_namespace: "", kubernetes_name: "", kubernetes_kind: "", kubernetes_apiversion: "", kong_service: "legacy" }, targetLabels(kind, "dataplane-kong-a"));
+  const orphan = scraped(
+    {
+      ...EXPORTED,
+      namespace: "",
+      service: "",
+      kubernetes_namespace: "",
+      kubernetes_name: "",
+      kubernetes_kind: "",
+      kubernetes_apiversion: "",
+      kong_service: "legacy",
+    },
+    targetLabels(kind, "dataplane-kong-a"),
+  );
   out.push({ series: selector("kong_upstream_latency_ms_count", orphan), values: "0+10x12" });
   return out;
 }
@@ -84,7 +113,11 @@ function promtoolTest(promtool: string, kind: "ServiceMonitor" | "PodMonitor", c
         {
           interval: "10s",
           input_series: inputSeries(kind, idle),
-          promql_expr_test: cases.map((c) => ({ expr: c.name, eval_time: "2m", exp_samples: c.samples.map((s) => ({ labels: `${c.name}${s.labels}`, value: s.value })) })),
+          promql_expr_test: cases.map((c) => ({
+            expr: c.name,
+            eval_time: "2m",
+            exp_samples: c.samples.map((s) => ({ labels: `${c.name}${s.labels}`, value: s.value })),
+          })),
         },
       ],
     };
@@ -98,16 +131,28 @@ function promtoolTest(promtool: string, kind: "ServiceMonitor" | "PodMonitor", c
 
 /** What prometheus-adapter sends for GET .../namespaces/default/services/echo/<metric>. */
 function adapterQuery(rule: Obj, serviceLabel: string): string {
-  return (rule.metricsQuery as string).replaceAll("<<.LabelMatchers>>", `exported_namespace="default",${serviceLabel}="echo"`);
+  return (rule.metricsQuery as string).replaceAll(
+    "<<.LabelMatchers>>",
+    `exported_namespace="default",${serviceLabel}="echo"`,
+  );
 }
 
 function kedaQueries(objs: K8sObject[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const so of objs.filter((o) => o.kind === "ScaledObject") as Obj[]) for (const t of so.spec.triggers) out[`${so.metadata.name}/${t.name}`] = t.metadata.query;
+  for (const so of objs.filter((o) => o.kind === "ScaledObject") as Obj[])
+    for (const t of so.spec.triggers) out[`${so.metadata.name}/${t.name}`] = t.metadata.query;
   return out;
 }
 
-const TARGET = { name: "echo", namespace: "default", workload: { name: "echo" }, service: "echo", averageMs: 40, p99Ms: 250, maxReplicas: 10 };
+const TARGET = {
+  name: "echo",
+  namespace: "default",
+  workload: { name: "echo" },
+  service: "echo",
+  averageMs: 40,
+  p99Ms: 250,
+  maxReplicas: 10,
+};
 
 describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (promtool)", function () {
   this.timeout(120_000);
@@ -133,16 +178,33 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
         exprs[`${variant}_adapter_${i}`] = adapterQuery(r, variant === "sm" ? "exported_service" : "service");
       });
       Object.values(kedaQueries(objs)).forEach((q, i) => (exprs[`${variant}_keda_${i}`] = q));
-      const dash = JSON.parse((objs.find((o) => o.kind === "ConfigMap" && (o as Obj).data["kong-upstream-latency.json"]) as Obj).data["kong-upstream-latency.json"]);
+      const dash = JSON.parse(
+        (objs.find((o) => o.kind === "ConfigMap" && (o as Obj).data["kong-upstream-latency.json"]) as Obj).data[
+          "kong-upstream-latency.json"
+        ],
+      );
       for (const p of dash.panels) {
-        for (const t of p.targets) exprs[`${variant}_panel_${p.id}_${t.refId}`] = t.expr.replaceAll("$__rate_interval", "1m").replaceAll("$namespace", ".+").replaceAll("$service", ".+");
+        for (const t of p.targets)
+          exprs[`${variant}_panel_${p.id}_${t.refId}`] = t.expr
+            .replaceAll("$__rate_interval", "1m")
+            .replaceAll("$namespace", ".+")
+            .replaceAll("$service", ".+");
       }
-      for (const v of dash.templating.list) if (v.query?.query) exprs[`${variant}_var_${v.name}`] = v.query.query.replace(/^label_values\((.*), *\w+\)$/, "$1").replaceAll("$namespace", ".+");
+      for (const v of dash.templating.list)
+        if (v.query?.query)
+          exprs[`${variant}_var_${v.name}`] = v.query.query
+            .replace(/^label_values\((.*), *\w+\)$/, "$1")
+            .replaceAll("$namespace", ".+");
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kle-promql-"));
     try {
       const file = path.join(dir, "rules.yaml");
-      fs.writeFileSync(file, stringify({ groups: [{ name: "all", rules: Object.entries(exprs).map(([k, expr]) => ({ record: `check:${k}`, expr })) }] }));
+      fs.writeFileSync(
+        file,
+        stringify({
+          groups: [{ name: "all", rules: Object.entries(exprs).map(([k, expr]) => ({ record: `check:${k}`, expr })) }],
+        }),
+      );
       const r = spawnSync(promtool, ["check", "rules", file], { encoding: "utf8", timeout: 60_000 });
       assert.equal(r.status, 0, `promtool check rules:\n${r.stdout}\n${r.stderr}`);
     } finally {
@@ -154,31 +216,48 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
     const [avg, p99] = adapterRules(render(helm));
     assert.deepEqual(avg, guideAdapterValues().rules.custom[0]);
     promtoolTest(promtool, "ServiceMonitor", [
-      { name: "average", expr: adapterQuery(avg!, "exported_service"), samples: [{ labels: '{exported_service="echo"}', value: 200 }] },
-      { name: "p99", expr: adapterQuery(p99!, "exported_service"), samples: [{ labels: '{exported_service="echo"}', value: 250 }] },
+      {
+        name: "average",
+        expr: adapterQuery(avg, "exported_service"),
+        samples: [{ labels: '{exported_service="echo"}', value: 200 }],
+      },
+      {
+        name: "p99",
+        expr: adapterQuery(p99, "exported_service"),
+        samples: [{ labels: '{exported_service="echo"}', value: 250 }],
+      },
       // The seriesQuery finds the series of echo (and not the service without a Kubernetes identity).
-      { name: "discovered", expr: `count by (exported_namespace, exported_service) (${avg!.seriesQuery})`, samples: [{ labels: '{exported_namespace="default",exported_service="echo"}', value: 4 }] },
+      {
+        name: "discovered",
+        expr: `count by (exported_namespace, exported_service) (${String(avg.seriesQuery)})`,
+        samples: [{ labels: '{exported_namespace="default",exported_service="echo"}', value: 4 }],
+      },
     ]);
   });
 
   it("PodMonitor: the guide's rule finds nothing; the chart's PodMonitor rules give the same numbers", function () {
-    const guide = guideAdapterValues().rules.custom[0]!;
+    const guide = guideAdapterValues().rules.custom[0];
     const [avg, p99] = adapterRules(render(helm, { monitoring: { kind: "PodMonitor" } }));
     promtoolTest(promtool, "PodMonitor", [
       { name: "guide_average", expr: adapterQuery(guide, "exported_service"), samples: [] },
-      { name: "average", expr: adapterQuery(avg!, "service"), samples: [{ labels: '{service="echo"}', value: 200 }] },
-      { name: "p99", expr: adapterQuery(p99!, "service"), samples: [{ labels: '{service="echo"}', value: 250 }] },
+      { name: "average", expr: adapterQuery(avg, "service"), samples: [{ labels: '{service="echo"}', value: 200 }] },
+      { name: "p99", expr: adapterQuery(p99, "service"), samples: [{ labels: '{service="echo"}', value: 250 }] },
     ]);
   });
 
   it("KEDA: the triggers give the same numbers, and 0 (not NaN) for an idle service", function () {
     const q = kedaQueries(render(helm, { autoscaling: { keda: { enabled: true }, targets: [TARGET] } }));
-    const avg = q["echo/kong_upstream_latency_ms_60s_average"]!;
-    const p99 = q["echo/kong_upstream_latency_ms_p99"]!;
+    const avg = q["echo/kong_upstream_latency_ms_60s_average"];
+    const p99 = q["echo/kong_upstream_latency_ms_p99"];
     promtoolTest(promtool, "ServiceMonitor", [
       { name: "average", expr: avg, samples: [{ labels: "", value: 200 }] },
       { name: "p99", expr: p99, samples: [{ labels: "", value: 250 }] },
     ]);
-    promtoolTest(promtool, "ServiceMonitor", [{ name: "average", expr: avg, samples: [{ labels: "", value: 0 }] }], true);
+    promtoolTest(
+      promtool,
+      "ServiceMonitor",
+      [{ name: "average", expr: avg, samples: [{ labels: "", value: 0 }] }],
+      true,
+    );
   });
 });

@@ -17,7 +17,13 @@ export interface DelayProxy {
 
 export async function startDelayProxy(target: string, delayMs: number): Promise<DelayProxy> {
   const held = new Map<NodeJS.Timeout, () => void>();
-  const proxy = { url: "", delayMs, answered: 0, release: () => undefined, close: async () => undefined } as DelayProxy;
+  const proxy = {
+    url: "",
+    delayMs,
+    answered: 0,
+    release: () => undefined,
+    close: () => Promise.resolve(),
+  } as DelayProxy;
   proxy.release = () => {
     proxy.delayMs = 0;
     for (const [timer, forward] of held) {
@@ -32,11 +38,17 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
     req.on("end", () => {
       const forward = () => {
         held.delete(timer);
-        request(`${target}${req.url}`, { method: req.method as "POST", headers: req.headers as Record<string, string>, body: Buffer.concat(chunks) })
+        request(`${target}${req.url}`, {
+          method: req.method as "POST",
+          headers: req.headers as Record<string, string>,
+          body: Buffer.concat(chunks),
+        })
           .then(async (r) => {
             const body = await r.body.text();
             proxy.answered++;
-            res.writeHead(r.statusCode, { "content-type": String(r.headers["content-type"] ?? "text/plain") }).end(body);
+            res
+              .writeHead(r.statusCode, { "content-type": String(r.headers["content-type"] ?? "text/plain") })
+              .end(body);
           })
           .catch(() => res.writeHead(502).end());
       };

@@ -1,7 +1,12 @@
 import { Recorder } from "../../plugin/recorder";
 import { WIRE_VERSION, type IngestPayload, type LatencyKind, type ServiceRef } from "../../wire/payload";
 
-export function service(id: string, name: string | null, tags: string[] = [], host: string | null = "example.internal"): ServiceRef {
+export function service(
+  id: string,
+  name: string | null,
+  tags: string[] = [],
+  host: string | null = "example.internal",
+): ServiceRef {
   return { id, name, host, tags };
 }
 

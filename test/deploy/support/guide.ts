@@ -10,7 +10,7 @@ export function guideYaml(): unknown[] {
   const blocks: unknown[] = [];
   const re = /```yaml\n([\s\S]*?)```/g;
   for (let m = re.exec(text); m; m = re.exec(text)) {
-    let body = m[1]!;
+    let body = m[1];
     body = body.replace(/^echo '\n/, "").replace(/'\s*\|\s*kubectl apply -f -\s*$/, "");
     blocks.push(parse(body));
   }

@@ -18,10 +18,21 @@ export type KongField = {
 
 export type KongFieldList = Record<string, KongField>[];
 
-const SUPPORTED = new Set(["type", "required", "default", "between", "one_of", "len_min", "len_max", "elements", "description"]);
+const SUPPORTED = new Set([
+  "type",
+  "required",
+  "default",
+  "between",
+  "one_of",
+  "len_min",
+  "len_max",
+  "elements",
+  "description",
+]);
 
 function checkValue(name: string, f: KongField, v: unknown): string[] {
-  for (const k of Object.keys(f)) if (!SUPPORTED.has(k)) return [`${name}: schema attribute "${k}" is not understood by this checker`];
+  for (const k of Object.keys(f))
+    if (!SUPPORTED.has(k)) return [`${name}: schema attribute "${k}" is not understood by this checker`];
   const errs: string[] = [];
   switch (f.type) {
     case "string":
@@ -56,12 +67,15 @@ function checkValue(name: string, f: KongField, v: unknown): string[] {
 }
 
 /** Returns Kong's verdict: the errors, and the configuration with defaults as Kong would store it. */
-export function checkKongConfig(fields: KongFieldList, config: Record<string, unknown>): { errors: string[]; config: Record<string, unknown> } {
+export function checkKongConfig(
+  fields: KongFieldList,
+  config: Record<string, unknown>,
+): { errors: string[]; config: Record<string, unknown> } {
   const known = new Map<string, KongField>();
   for (const entry of fields) {
     const keys = Object.keys(entry);
     if (keys.length !== 1) return { errors: [`schema entry with ${keys.length} keys`], config };
-    known.set(keys[0]!, entry[keys[0]!]!);
+    known.set(keys[0], entry[keys[0]]);
   }
   const errors: string[] = [];
   const out: Record<string, unknown> = {};

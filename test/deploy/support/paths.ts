@@ -19,7 +19,10 @@ export const IN_CI = process.env.CI === "true";
 
 /** `name` in every directory of PATH, in PATH's order, whether it exists or not. */
 export function onPath(name: string): string[] {
-  return (process.env.PATH ?? "").split(path.delimiter).filter((dir) => dir !== "").map((dir) => path.join(dir, name));
+  return (process.env.PATH ?? "")
+    .split(path.delimiter)
+    .filter((dir) => dir !== "")
+    .map((dir) => path.join(dir, name));
 }
 
 export function isExecutable(file: string): boolean {
@@ -42,6 +45,7 @@ export function readText(file: string): string {
 export function loadDist<T>(relative: string): { mod: T } | { missing: string } {
   const file = path.join(REPO, "dist", "lib", relative);
   if (!fs.existsSync(file)) return { missing: `${path.relative(REPO, file)} does not exist (run npm run build)` };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path known only at run time
   return { mod: require(file) as T };
 }
 

@@ -78,10 +78,21 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (bounded), like Kong's io.popen or a container that exits. */
-export function run(argv: string[], opts: { timeoutMs?: number; shell?: boolean; env?: NodeJS.ProcessEnv } = {}): RunResult {
+export function run(
+  argv: string[],
+  opts: { timeoutMs?: number; shell?: boolean; env?: NodeJS.ProcessEnv } = {},
+): RunResult {
   const r = opts.shell
-    ? spawnSync("/bin/sh", ["-c", argv.join(" ")], { encoding: "utf8", timeout: opts.timeoutMs ?? 20_000, env: opts.env ?? process.env })
-    : spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: opts.timeoutMs ?? 20_000, env: opts.env ?? process.env });
+    ? spawnSync("/bin/sh", ["-c", argv.join(" ")], {
+        encoding: "utf8",
+        timeout: opts.timeoutMs ?? 20_000,
+        env: opts.env ?? process.env,
+      })
+    : spawnSync(argv[0], argv.slice(1), {
+        encoding: "utf8",
+        timeout: opts.timeoutMs ?? 20_000,
+        env: opts.env ?? process.env,
+      });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -93,10 +104,10 @@ export class Processes {
   start(name: string, argv: string[], opts: { shell?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
     const child = opts.shell
       ? spawn("/bin/sh", ["-c", argv.join(" ")], { stdio: ["ignore", "pipe", "pipe"], env: opts.env ?? process.env })
-      : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: opts.env ?? process.env });
+      : spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: opts.env ?? process.env });
     const log: string[] = [];
-    child.stdout!.on("data", (d: Buffer) => log.push(d.toString()));
-    child.stderr!.on("data", (d: Buffer) => log.push(d.toString()));
+    child.stdout.on("data", (d: Buffer) => log.push(d.toString()));
+    child.stderr.on("data", (d: Buffer) => log.push(d.toString()));
     this.procs.push({ child, name, log });
     return child;
   }
@@ -105,7 +116,8 @@ export class Processes {
   whileRunning<T>(child: ChildProcess, wait: Promise<T>): Promise<T> {
     const name = this.procs.find((p) => p.child === child)?.name ?? `pid ${child.pid}`;
     const exited = new Promise<never>((_resolve, reject) => {
-      const fail = () => reject(new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${this.logs()}`));
+      const fail = () =>
+        reject(new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${this.logs()}`));
       if (child.exitCode !== null || child.signalCode !== null) fail();
       else child.once("exit", fail);
     });
@@ -113,7 +125,12 @@ export class Processes {
   }
 
   logs(): string {
-    return this.procs.map((p) => `--- ${p.name} (pid ${p.child.pid}, exit ${p.child.exitCode ?? p.child.signalCode ?? "running"})\n${p.log.join("").slice(-4000)}`).join("\n");
+    return this.procs
+      .map(
+        (p) =>
+          `--- ${p.name} (pid ${p.child.pid}, exit ${p.child.exitCode ?? p.child.signalCode ?? "running"})\n${p.log.join("").slice(-4000)}`,
+      )
+      .join("\n");
   }
 
   async stopAll(): Promise<void> {
@@ -150,12 +167,16 @@ export function httpRequest(
   opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? "GET", headers: opts.headers, timeout: opts.timeoutMs ?? 3000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = http.request(
+      url,
+      { method: opts.method ?? "GET", headers: opts.headers, timeout: opts.timeoutMs ?? 3000 },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on("timeout", () => req.destroy(new Error(`${opts.method ?? "GET"} ${url}: timeout`)));
     req.on("error", reject);
     req.end(opts.body);
@@ -181,14 +202,19 @@ export interface RunningExporter {
  * the exporter's own refusal of a non-loopback address without a token is exercised) and gets a free port.
  * Resolves once /readyz answers 200; fails at once if the exporter exits.
  */
-export async function startExporterContainer(procs: Processes, c: Obj, map: PathMap, name = "latency-exporter"): Promise<RunningExporter> {
+export async function startExporterContainer(
+  procs: Processes,
+  c: Obj,
+  map: PathMap,
+  name = "latency-exporter",
+): Promise<RunningExporter> {
   const argv = argvOf(c, map);
   const mi = argv.indexOf("--metrics-address") + 1;
-  assert.match(argv[mi]!, /^0\.0\.0\.0:\d+$/, "metrics on all interfaces in the pod");
+  assert.match(argv[mi], /^0\.0\.0\.0:\d+$/, "metrics on all interfaces in the pod");
   const metricsPort = await freePort();
   argv[mi] = `127.0.0.1:${metricsPort}`;
   const ii = argv.indexOf("--ingest-address") + 1;
-  let exporterUrl = argv[ii]!;
+  let exporterUrl = argv[ii];
   if (!exporterUrl.startsWith("unix:")) {
     const host = exporterUrl.replace(/:\d+$/, "");
     assert.ok(
@@ -201,7 +227,10 @@ export async function startExporterContainer(procs: Processes, c: Obj, map: Path
   }
   const child = procs.start(name, argv);
   const ready = `http://127.0.0.1:${metricsPort}/readyz`;
-  await procs.whileRunning(child, waitFor(`${name} ${ready}`, async () => ((await httpGet(ready)).status === 200 ? true : undefined), 15_000));
+  await procs.whileRunning(
+    child,
+    waitFor(`${name} ${ready}`, async () => ((await httpGet(ready)).status === 200 ? true : undefined), 15_000),
+  );
   return { metricsPort, exporterUrl, argv };
 }
 
@@ -230,7 +259,7 @@ export function pluginRpc(socket: string, method: string, arg: unknown, timeoutM
         if ((err as Error).message.includes("Insufficient data")) return;
         clearTimeout(timer);
         conn.destroy();
-        return reject(err);
+        return reject(new Error("cannot decode the reply", { cause: err }));
       }
       clearTimeout(timer);
       conn.end();

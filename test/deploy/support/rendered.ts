@@ -9,7 +9,7 @@ type Obj = Record<string, any>;
 export function podTemplate(objs: K8sObject[]): Obj {
   const gcs = objs.filter((o) => o.kind === "GatewayConfiguration") as Obj[];
   assert.equal(gcs.length, 1, `expected one GatewayConfiguration, got ${gcs.length}`);
-  return gcs[0]!.spec.dataPlaneOptions.deployment.podTemplateSpec;
+  return gcs[0].spec.dataPlaneOptions.deployment.podTemplateSpec;
 }
 
 export function podSpec(objs: K8sObject[]): Obj {

@@ -76,7 +76,10 @@ export function operatorDeployment(name: string, namespace: string): Obj {
                 { name: "KONG_NGINX_WORKER_PROCESSES", value: "2" },
                 { name: "KONG_PLUGINS", value: "bundled" },
                 { name: "KONG_PORT_MAPS", value: "80:8000, 443:8443" },
-                { name: "KONG_PROXY_LISTEN", value: "0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384" },
+                {
+                  name: "KONG_PROXY_LISTEN",
+                  value: "0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384",
+                },
                 { name: "KONG_STATUS_LISTEN", value: "0.0.0.0:8100" },
               ],
               ports: [

@@ -18,12 +18,12 @@ type Schema = { [k: string]: unknown };
 type Model = new (data: never) => { validate(): void };
 
 const MODELS: Record<string, Model> = {
-  "v1/ConfigMap": ConfigMap as unknown as Model,
-  "v1/Service": Service as unknown as Model,
-  "apps/v1/Deployment": Deployment as unknown as Model,
-  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler as unknown as Model,
-  "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor as unknown as Model,
-  "monitoring.coreos.com/v1/PodMonitor": PodMonitor as unknown as Model,
+  "v1/ConfigMap": ConfigMap,
+  "v1/Service": Service,
+  "apps/v1/Deployment": Deployment,
+  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+  "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
+  "monitoring.coreos.com/v1/PodMonitor": PodMonitor,
 };
 
 export function validatePodTemplateSpec(spec: unknown): string[] {
@@ -53,7 +53,11 @@ function loadCrds(dir: string): void {
     for (const doc of parseAllDocuments(fs.readFileSync(path.join(dir, file), "utf8"))) {
       const crd = doc.toJS() as {
         kind: string;
-        spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
+        spec: {
+          group: string;
+          names: { kind: string };
+          versions: { name: string; schema: { openAPIV3Schema: Schema } }[];
+        };
       } | null;
       if (!crd || crd.kind !== "CustomResourceDefinition") continue;
       for (const v of crd.spec.versions) {
@@ -111,7 +115,11 @@ const metadata = {
   properties: { name: { type: "string" }, namespace: { type: "string" }, labels: stringMap, annotations: stringMap },
   additionalProperties: false,
 };
-const behaviorSchema = { type: "object", additionalProperties: false, properties: { scaleUp: { type: "object" }, scaleDown: { type: "object" } } };
+const behaviorSchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: { scaleUp: { type: "object" }, scaleDown: { type: "object" } },
+};
 
 const scaledObjectSchema = {
   type: "object",
@@ -130,7 +138,12 @@ const scaledObjectSchema = {
           type: "object",
           required: ["name"],
           additionalProperties: false,
-          properties: { apiVersion: { type: "string" }, kind: { type: "string" }, name: { type: "string", minLength: 1 }, envSourceContainerName: { type: "string" } },
+          properties: {
+            apiVersion: { type: "string" },
+            kind: { type: "string" },
+            name: { type: "string", minLength: 1 },
+            envSourceContainerName: { type: "string" },
+          },
         },
         pollingInterval: { type: "integer", minimum: 1 },
         cooldownPeriod: { type: "integer", minimum: 0 },
@@ -189,7 +202,10 @@ function kongPluginSchema(kind: "KongPlugin" | "KongClusterPlugin"): object {
       configFrom: { type: "object" },
       configPatches: { type: "array" },
       disabled: { type: "boolean" },
-      protocols: { type: "array", items: { enum: ["http", "https", "grpc", "grpcs", "tcp", "tls", "udp", "tls_passthrough", "ws", "wss"] } },
+      protocols: {
+        type: "array",
+        items: { enum: ["http", "https", "grpc", "grpcs", "tcp", "tls", "udp", "tls_passthrough", "ws", "wss"] },
+      },
       ordering: { type: "object" },
       instance_name: { type: "string" },
     },
@@ -208,7 +224,10 @@ const httpRouteSchema = {
       type: "object",
       additionalProperties: false,
       properties: {
-        parentRefs: { type: "array", items: { type: "object", required: ["name"], properties: { name: { type: "string" } } } },
+        parentRefs: {
+          type: "array",
+          items: { type: "object", required: ["name"], properties: { name: { type: "string" } } },
+        },
         hostnames: { type: "array", items: { type: "string" } },
         rules: {
           type: "array",
@@ -224,7 +243,10 @@ const httpRouteSchema = {
                     path: {
                       type: "object",
                       additionalProperties: false,
-                      properties: { type: { enum: ["Exact", "PathPrefix", "RegularExpression"] }, value: { type: "string", pattern: "^/" } },
+                      properties: {
+                        type: { enum: ["Exact", "PathPrefix", "RegularExpression"] },
+                        value: { type: "string", pattern: "^/" },
+                      },
                     },
                   },
                 },
@@ -274,7 +296,9 @@ function checkMetadata(obj: K8sObject): string[] {
   const m = obj.metadata ?? ({} as K8sObject["metadata"]);
   const name = m.name ?? "";
   const nameOk =
-    obj.kind === "Service" ? name.length <= 63 && DNS1035_LABEL.test(name) : name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
+    obj.kind === "Service"
+      ? name.length <= 63 && DNS1035_LABEL.test(name)
+      : name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
   if (!nameOk) errs.push(`metadata.name "${name}" is not a valid ${obj.kind} name`);
   if (m.namespace !== undefined && !(m.namespace.length <= 63 && DNS1123_LABEL.test(m.namespace))) {
     errs.push(`metadata.namespace "${m.namespace}" is not a valid namespace`);
@@ -283,9 +307,11 @@ function checkMetadata(obj: K8sObject): string[] {
     const [prefix, nm] = k.includes("/") ? (k.split("/", 2) as [string, string]) : [undefined, k];
     if (typeof v !== "string") errs.push(`label ${k}: value is not a string`);
     else if (v.length > 63 || !LABEL_VALUE.test(v)) errs.push(`label ${k}: invalid value "${v}"`);
-    if (nm.length > 63 || !LABEL_NAME.test(nm) || (prefix !== undefined && !DNS1123_SUBDOMAIN.test(prefix))) errs.push(`label key "${k}" is invalid`);
+    if (nm.length > 63 || !LABEL_NAME.test(nm) || (prefix !== undefined && !DNS1123_SUBDOMAIN.test(prefix)))
+      errs.push(`label key "${k}" is invalid`);
   }
-  for (const [k, v] of Object.entries(m.annotations ?? {})) if (typeof v !== "string") errs.push(`annotation ${k}: value is not a string`);
+  for (const [k, v] of Object.entries(m.annotations ?? {}))
+    if (typeof v !== "string") errs.push(`annotation ${k}: value is not a string`);
   return errs;
 }
 
@@ -307,13 +333,17 @@ export function validateObject(obj: K8sObject): string[] {
   }
   const c = crd(key);
   if (c) {
-    if (!c.validate(obj)) errs.push(...(c.validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`));
+    if (!c.validate(obj))
+      errs.push(
+        ...(c.validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`),
+      );
     errs.push(...unknownFields(c.schema, obj));
     return errs;
   }
   const hand = HANDWRITTEN[key];
   if (hand) {
-    if (!hand(obj)) errs.push(...(hand.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`));
+    if (!hand(obj))
+      errs.push(...(hand.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`));
     return errs;
   }
   return [...errs, `no schema for ${key}: add one to test/deploy/support/validate.ts`];

@@ -82,7 +82,9 @@ export function lineChartSvg(c: LineChart): string {
   out.push(`<title>${esc(c.title)}</title>`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${left}" y="32" font-size="20" font-weight="600" fill="#1a1a1a">${esc(c.title)}</text>`);
-  c.subtitle.forEach((s, i) => out.push(`<text x="${left}" y="${56 + i * 18}" font-size="13" fill="#555">${esc(s)}</text>`));
+  c.subtitle.forEach((s, i) =>
+    out.push(`<text x="${left}" y="${56 + i * 18}" font-size="13" fill="#555">${esc(s)}</text>`),
+  );
 
   // Legend: columns of sample strokes and labels.
   const legendTop = 58 + c.subtitle.length * 18 + 14;
@@ -103,15 +105,23 @@ export function lineChartSvg(c: LineChart): string {
   for (const b of c.bands) {
     const x1 = X(b.from);
     const x2 = X(b.to);
-    out.push(`<rect x="${x1.toFixed(1)}" y="${top}" width="${(x2 - x1).toFixed(1)}" height="${bottom - top}" fill="${b.fill}"/>`);
-    out.push(`<text x="${((x1 + x2) / 2).toFixed(1)}" y="${top + 18}" font-size="12.5" fill="#555" text-anchor="middle">${esc(b.label)}</text>`);
+    out.push(
+      `<rect x="${x1.toFixed(1)}" y="${top}" width="${(x2 - x1).toFixed(1)}" height="${bottom - top}" fill="${b.fill}"/>`,
+    );
+    out.push(
+      `<text x="${((x1 + x2) / 2).toFixed(1)}" y="${top + 18}" font-size="12.5" fill="#555" text-anchor="middle">${esc(b.label)}</text>`,
+    );
   }
 
   // Grid and axes.
   for (let v = 0; v <= yMax + 1e-9; v += yStep) {
     const y = Y(v).toFixed(1);
-    out.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="${v === 0 ? "#444" : "#d9d9d9"}" stroke-width="1"/>`);
-    out.push(`<text x="${left - 8}" y="${(Number(y) + 4).toFixed(1)}" font-size="12" fill="#444" text-anchor="end">${num(v)}</text>`);
+    out.push(
+      `<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="${v === 0 ? "#444" : "#d9d9d9"}" stroke-width="1"/>`,
+    );
+    out.push(
+      `<text x="${left - 8}" y="${(Number(y) + 4).toFixed(1)}" font-size="12" fill="#444" text-anchor="end">${num(v)}</text>`,
+    );
   }
   for (let v = 0; v <= c.xMax + 1e-9; v += xStep) {
     const x = X(v).toFixed(1);
@@ -120,18 +130,22 @@ export function lineChartSvg(c: LineChart): string {
     out.push(`<text x="${x}" y="${bottom + 20}" font-size="12" fill="#444" text-anchor="middle">${num(v)}</text>`);
   }
   out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#444"/>`);
-  out.push(`<text x="${(left + right) / 2}" y="${bottom + 42}" font-size="13" fill="#333" text-anchor="middle">${esc(c.xLabel)}</text>`);
-  out.push(`<text transform="translate(${left - 48} ${(top + bottom) / 2}) rotate(-90)" font-size="13" fill="#333" text-anchor="middle">${esc(c.yLabel)}</text>`);
+  out.push(
+    `<text x="${(left + right) / 2}" y="${bottom + 42}" font-size="13" fill="#333" text-anchor="middle">${esc(c.xLabel)}</text>`,
+  );
+  out.push(
+    `<text transform="translate(${left - 48} ${(top + bottom) / 2}) rotate(-90)" font-size="13" fill="#333" text-anchor="middle">${esc(c.yLabel)}</text>`,
+  );
 
   // Lines: the first legend column is drawn last, on top.
   for (const l of [...c.legend].reverse().flatMap((g) => [...g.lines].reverse())) {
     const segments: string[][] = [[]];
     for (const p of l.points) {
       if (!Number.isFinite(p.y) || !Number.isFinite(p.x)) {
-        if (segments[segments.length - 1]!.length) segments.push([]);
+        if (segments[segments.length - 1].length) segments.push([]);
         continue;
       }
-      segments[segments.length - 1]!.push(`${X(p.x).toFixed(1)},${Y(p.y).toFixed(1)}`);
+      segments[segments.length - 1].push(`${X(p.x).toFixed(1)},${Y(p.y).toFixed(1)}`);
     }
     for (const s of segments.filter((s) => s.length > 0)) {
       out.push(
@@ -140,10 +154,16 @@ export function lineChartSvg(c: LineChart): string {
     }
     const last = [...l.points].reverse().find((p) => Number.isFinite(p.y));
     if (l.endLabel && last) {
-      out.push(`<text x="${(X(last.x) + 6).toFixed(1)}" y="${(Y(last.y) + 4).toFixed(1)}" font-size="12" font-weight="600" fill="${l.color}">${num(Math.round(last.y))}</text>`);
+      out.push(
+        `<text x="${(X(last.x) + 6).toFixed(1)}" y="${(Y(last.y) + 4).toFixed(1)}" font-size="12" font-weight="600" fill="${l.color}">${num(Math.round(last.y))}</text>`,
+      );
     }
   }
-  c.footer.forEach((f, i) => out.push(`<text x="${left}" y="${H - 14 - (c.footer.length - 1 - i) * 16}" font-size="11.5" fill="#666">${esc(f)}</text>`));
+  c.footer.forEach((f, i) =>
+    out.push(
+      `<text x="${left}" y="${H - 14 - (c.footer.length - 1 - i) * 16}" font-size="11.5" fill="#666">${esc(f)}</text>`,
+    ),
+  );
   out.push("</svg>");
   return `${out.join("\n")}\n`;
 }
@@ -167,12 +187,19 @@ const P99 = "#d1495b";
 const P50 = "#2e6fba";
 
 export function latencyOverTimeSvg(d: LatencyOverTime): string {
-  const pts = (xs: { tS: number; p50: number; p99: number }[], k: "p50" | "p99") => xs.map((s) => ({ x: s.tS, y: s[k] }));
+  const pts = (xs: { tS: number; p50: number; p99: number }[], k: "p50" | "p99") =>
+    xs.map((s) => ({ x: s.tS, y: s[k] }));
   const w = `${d.windowS} s`;
   const legendFor = (k: "p50" | "p99", color: string) => ({
     heading: k,
     lines: [
-      { label: `exporter ${k} (GET /v1/latency, last ${w})`, color, width: 3.2, points: pts(d.exporter, k), endLabel: true },
+      {
+        label: `exporter ${k} (GET /v1/latency, last ${w})`,
+        color,
+        width: 3.2,
+        points: pts(d.exporter, k),
+        endLabel: true,
+      },
       { label: `client ${k} over the same ${w} window`, color, width: 2, dash: "7 5", points: pts(d.clientWindow, k) },
       { label: `client ${k} of each second`, color, width: 1.3, opacity: 0.45, points: pts(d.clientPerSecond, k) },
     ],
