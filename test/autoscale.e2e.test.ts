@@ -8,10 +8,10 @@ import { DEFAULT_SCENARIO } from "../demo/autoscale/scenario";
 import { REPO_ROOT } from "../devstack/kong";
 import { prometheusOrSkip } from "../devstack/prometheus/prometheus";
 
-const DEMO = join(REPO_ROOT, "dist", "lib", "bench", "autoscale-demo.js");
+const DEMO = join(REPO_ROOT, "dist", "lib", "demo", "autoscale-demo.js");
 const ABOVE = "reason: Service metric kong_upstream_latency_ms_60s_average above target";
 
-const REPLICA = join(REPO_ROOT, "dist", "lib", "bench", "autoscale", "replica.js");
+const REPLICA = join(REPO_ROOT, "dist", "lib", "demo", "autoscale", "replica.js");
 
 /** Processes running this checkout's workload replicas, children of `parent` or of anyone. */
 function replicaChildren(parent: number | "any" = process.pid): number[] {
@@ -36,9 +36,22 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
   it("reproduces the guide's SuccessfulRescale events 2, 4, 8, 10 under its traffic, then 1 once the traffic stops", async function () {
     prometheusOrSkip(this);
     const replicasSeen: number[] = [];
-    const run = await runAutoscale({ ...DEFAULT_SCENARIO, timeScale: 0.5 }, { onSync: () => replicasSeen.push(replicaChildren().length) });
+    const run = await runAutoscale(
+      { ...DEFAULT_SCENARIO, timeScale: 0.5 },
+      { onSync: () => replicasSeen.push(replicaChildren().length) },
+    );
     const rescales = run.events.filter((e) => e.reason === "SuccessfulRescale").map((e) => e.message);
-    assert.deepEqual(rescales, [`New size: 2; ${ABOVE}`, `New size: 4; ${ABOVE}`, `New size: 8; ${ABOVE}`, `New size: 10; ${ABOVE}`, "New size: 1; reason: All metrics below target"], JSON.stringify(run.syncs));
+    assert.deepEqual(
+      rescales,
+      [
+        `New size: 2; ${ABOVE}`,
+        `New size: 4; ${ABOVE}`,
+        `New size: 8; ${ABOVE}`,
+        `New size: 10; ${ABOVE}`,
+        "New size: 1; reason: All metrics below target",
+      ],
+      JSON.stringify(run.syncs),
+    );
     // The scale-down comes from the adapter's NaN, read as 0, once the window holds no request.
     const down = run.syncs.find((s) => s.before === 10 && s.after === 1)!;
     assert.equal(down.metric, 0);
@@ -56,8 +69,8 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
       const rescales = run.events.filter((e) => e.reason === "SuccessfulRescale");
       const ups = rescales.filter((e) => e.message.endsWith("above target"));
       assert.ok(ups.length >= 2, JSON.stringify(run.syncs));
-      assert.match(ups[ups.length - 1]!.message, /^New size: 10; reason: /);
-      const last = rescales[rescales.length - 1]!;
+      assert.match(ups[ups.length - 1].message, /^New size: 10; reason: /);
+      const last = rescales[rescales.length - 1];
       assert.equal(last.message, "New size: 1; reason: All metrics below target", JSON.stringify(run.syncs));
       assert.ok(last.atMs - run.t0 > run.phases.load[1], "after the traffic stopped");
       assert.deepEqual(replicaChildren(), []);
@@ -66,7 +79,19 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
 
   it("on Ctrl-C stops the traffic, the replicas and every process it started, and exits 130", async function () {
     prometheusOrSkip(this);
-    const demo = spawn(process.execPath, [DEMO, "--time-scale", "0.2", "--workload", "capacity", "--plot", join(REPO_ROOT, ".tmp", "autoscale-sigint.html")], { stdio: ["ignore", "pipe", "pipe"] });
+    const demo = spawn(
+      process.execPath,
+      [
+        DEMO,
+        "--time-scale",
+        "0.2",
+        "--workload",
+        "capacity",
+        "--plot",
+        join(REPO_ROOT, ".tmp", "autoscale-sigint.html"),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     demo.stdout.on("data", (c: Buffer) => (out += c.toString()));
     demo.stderr.on("data", (c: Buffer) => (out += c.toString()));
@@ -74,9 +99,12 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
     const deadline = Date.now() + 60_000;
     while (!/New size: \d+/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.match(out, /New size: \d+/, "it scaled before the signal");
-    assert.ok(replicaChildren(demo.pid!).length > 1, out);
+    assert.ok(replicaChildren(demo.pid).length > 1, out);
     demo.kill("SIGINT");
-    const [code] = (await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error(`no exit within 30 s:\n${out}`)), 30_000))])) as [number | null];
+    const [code] = (await Promise.race([
+      exited,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no exit within 30 s:\n${out}`)), 30_000)),
+    ])) as [number | null];
     assert.equal(code, 130, out);
     assert.match(out, /SIGINT: stopping the traffic, the replicas and every process the demo started/);
     assert.deepEqual(replicaChildren("any"), [], "no replica left");
@@ -99,7 +127,11 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
   });
 
   it("says Prometheus is required when it is not on PATH", () => {
-    const r = spawnSync(process.execPath, [DEMO], { encoding: "utf8", timeout: 10_000, env: { ...process.env, PATH: "/nonexistent" } });
+    const r = spawnSync(process.execPath, [DEMO], {
+      encoding: "utf8",
+      timeout: 10_000,
+      env: { ...process.env, PATH: "/nonexistent" },
+    });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /needs the real Prometheus on PATH.*apt-get install -y --no-install-recommends prometheus/);
   });

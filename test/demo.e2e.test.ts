@@ -11,7 +11,7 @@ import { REPO_ROOT } from "../devstack/kong";
 import { freePort } from "../devstack/process/plugin-stack";
 import { waitFor } from "../devstack/process/wait";
 
-const DEMO = join(REPO_ROOT, "dist", "lib", "bench", "demo.js");
+const DEMO = join(REPO_ROOT, "dist", "lib", "demo", "demo.js");
 
 interface Demo {
   child: ChildProcess;
@@ -51,11 +51,14 @@ function descendantsOf(root: number): number[] {
 
 function runDemo(args: string[], options: { detached?: boolean } = {}): Demo {
   // Non-TTY stdout: the demo prints plain lines.
-  const child = spawn(process.execPath, [DEMO, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: options.detached });
+  const child = spawn(process.execPath, [DEMO, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached,
+  });
   let out = "";
   let err = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
   const descendants = new Set<number>();
   const watch = setInterval(() => {
     for (const pid of descendantsOf(child.pid!)) descendants.add(pid);
@@ -115,7 +118,11 @@ async function assertNothingLeft(demo: Demo): Promise<void> {
   assert.equal(pids.size, 2, "the plugin server's and the exporter's pids are printed");
   for (const pid of demo.descendants) pids.add(pid);
   assert.ok(demo.descendants.size >= 2, "the demo's child processes were seen");
-  await waitFor("every process the demo started to be gone", () => ([...pids].every((p) => !alive(p)) ? true : undefined), 3_000);
+  await waitFor(
+    "every process the demo started to be gone",
+    () => ([...pids].every((p) => !alive(p)) ? true : undefined),
+    3_000,
+  );
 }
 
 describe("npm run demo (demo/demo.ts)", function () {
@@ -128,7 +135,10 @@ describe("npm run demo (demo/demo.ts)", function () {
     assert.equal(code, 0, `${out}\n${demo.stderr()}`);
 
     // 50 req/s for 8 s, 3 in 4 to default/echo: 300 requests, all in the exporter's 60 s window.
-    const final = /^final .*default\/echo client p50=[\d.]+ms p99=[\d.]+ms exporter n=(\d+) avg=([\d.]+)ms p50=(\d+)ms p99=(\d+)ms/m.exec(out);
+    const final =
+      /^final .*default\/echo client p50=[\d.]+ms p99=[\d.]+ms exporter n=(\d+) avg=([\d.]+)ms p50=(\d+)ms p99=(\d+)ms/m.exec(
+        out,
+      );
     assert.ok(final, `no final line with the exporter's figures for default/echo:\n${out}`);
     const [n, avg, p50] = [Number(final[1]), Number(final[2]), Number(final[3])];
     assert.equal(n, 300, final[0]);
@@ -137,18 +147,28 @@ describe("npm run demo (demo/demo.ts)", function () {
     assert.ok(avg >= 29 && avg <= 60, `exporter average ${avg} ms is not near 30 ms: ${final[0]}`);
     assert.match(out, /^\[\d+s\/8s\] client [\d.]+ req\/s/m, "periodic plain lines while it runs");
 
-    const totals = /default\/echo\s+Kong: 300 requests, (\d+) ms in all; exporter: kong_upstream_latency_ms_count 300, _sum (\d+): exact/.exec(out);
+    const totals =
+      /default\/echo\s+Kong: 300 requests, (\d+) ms in all; exporter: kong_upstream_latency_ms_count 300, _sum (\d+): exact/.exec(
+        out,
+      );
     assert.ok(totals, `no exact totals line for default/echo:\n${out}`);
     assert.equal(totals[1], totals[2]);
-    assert.match(out, /shop\/cart\s+Kong: 100 requests, \d+ ms in all; exporter: kong_upstream_latency_ms_count 100, _sum \d+: exact/);
+    assert.match(
+      out,
+      /shop\/cart\s+Kong: 100 requests, \d+ ms in all; exporter: kong_upstream_latency_ms_count 100, _sum \d+: exact/,
+    );
 
-    const series = 'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
+    const series =
+      'namespace="default",service="echo",kubernetes_namespace="default",kubernetes_name="echo",kubernetes_kind="service",kubernetes_apiversion="v1",kong_service="default.echo.80"';
     assert.ok(out.includes("# TYPE kong_upstream_latency_ms histogram"), out);
     assert.ok(out.includes(`kong_upstream_latency_ms_bucket{${series},le="+Inf"} 300`), out);
     assert.ok(out.includes(`kong_upstream_latency_ms_count{${series}} 300`), out);
     assert.ok(out.includes(`kong_upstream_latency_ms_sum{${series}} ${totals[1]}`), out);
     assert.ok(out.includes(`kong_upstream_latency_ms_percentile{${series},quantile="0.99"}`), out);
-    assert.ok(!/kong_service="shop\.cart\.80"/.test(out.slice(out.indexOf("# TYPE kong_upstream_latency_ms histogram"))), "the excerpt is default/echo's only");
+    assert.ok(
+      !/kong_service="shop\.cart\.80"/.test(out.slice(out.indexOf("# TYPE kong_upstream_latency_ms histogram"))),
+      "the excerpt is default/echo's only",
+    );
 
     await assertNothingLeft(demo);
   });
@@ -217,8 +237,18 @@ describe("local stack: the gateway standing in for Kong (devstack)", function ()
       routes: [
         { path: "/echo", namespace: "default", name: "echo" },
         { path: "/dead", namespace: "default", name: "dead", upstream: `http://127.0.0.1:${await freePort()}` },
-        { path: "/broken", namespace: "default", name: "broken", upstream: `http://127.0.0.1:${(broken.address() as { port: number }).port}` },
-        { path: "/cut", namespace: "default", name: "cut", upstream: `http://127.0.0.1:${(broken.address() as { port: number }).port}` },
+        {
+          path: "/broken",
+          namespace: "default",
+          name: "broken",
+          upstream: `http://127.0.0.1:${(broken.address() as { port: number }).port}`,
+        },
+        {
+          path: "/cut",
+          namespace: "default",
+          name: "cut",
+          upstream: `http://127.0.0.1:${(broken.address() as { port: number }).port}`,
+        },
       ],
     });
   });
@@ -245,7 +275,10 @@ describe("local stack: the gateway standing in for Kong (devstack)", function ()
     for (const [i, a] of answers.entries()) {
       assert.equal(a.status, 200);
       assert.deepEqual(JSON.parse(a.body), { method: "GET", path: "/items", delay_ms: [20, 35, 0, 50][i] });
-      assert.ok(a.kongUpstreamMs! >= [20, 35, 0, 50][i]! - 1, `${a.kongUpstreamMs} ms for delay_ms=${[20, 35, 0, 50][i]}`);
+      assert.ok(
+        a.kongUpstreamMs! >= [20, 35, 0, 50][i] - 1,
+        `${a.kongUpstreamMs} ms for delay_ms=${[20, 35, 0, 50][i]}`,
+      );
     }
     const refused = await get("/echo?delay_ms=soon");
     assert.equal(refused.status, 400, "the upstream's status");
@@ -256,7 +289,10 @@ describe("local stack: the gateway standing in for Kong (devstack)", function ()
     assert.equal(noRoute.kongUpstreamMs, undefined, "not proxied: no upstream latency");
 
     const all = [...answers, refused];
-    assert.deepEqual(await exported("default.echo.80"), { count: all.length, sum: all.reduce((s, a) => s + a.kongUpstreamMs!, 0) });
+    assert.deepEqual(await exported("default.echo.80"), {
+      count: all.length,
+      sum: all.reduce((s, a) => s + a.kongUpstreamMs!, 0),
+    });
     assert.equal(stack.gatewayStats().logErrors, 0, stack.gatewayStats().lastLogError);
   });
 
@@ -279,6 +315,9 @@ describe("local stack: the gateway standing in for Kong (devstack)", function ()
     const kongUpstreamMs = Number(res.headers["x-kong-upstream-latency"]);
     await assert.rejects(res.body.text(), "the body is cut short");
     assert.deepEqual(await exported("default.cut.80"), { count: 1, sum: kongUpstreamMs });
-    assert.ok(kongUpstreamMs >= 0 && kongUpstreamMs < CUT_AFTER_MS, `${kongUpstreamMs} ms: to the first byte, not to the cut`);
+    assert.ok(
+      kongUpstreamMs >= 0 && kongUpstreamMs < CUT_AFTER_MS,
+      `${kongUpstreamMs} ms: to the first byte, not to the cut`,
+    );
   });
 });

@@ -29,7 +29,12 @@ function instructions(file: string): { op: string; args: string }[] {
 function contextCopies(file: string): string[] {
   return instructions(file)
     .filter((x) => x.op === "COPY" && !x.args.startsWith("--from"))
-    .flatMap((x) => x.args.replace(/--\S+\s+/g, "").split(/\s+/).slice(0, -1));
+    .flatMap((x) =>
+      x.args
+        .replace(/--\S+\s+/g, "")
+        .split(/\s+/)
+        .slice(0, -1),
+    );
 }
 
 /** Where the runtime stage puts things: destination -> source, for COPY --from=build. */
@@ -56,7 +61,13 @@ function allowedByIgnore(ignoreFile: string, rel: string): boolean {
     if (!line || line.startsWith("#")) continue;
     const neg = line.startsWith("!");
     const pat = neg ? line.slice(1) : line;
-    const re = new RegExp(`^${pat.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*/g, "\u0000").replace(/\*/g, "[^/]*").replace(/\u0000/g, ".*")}$`);
+    const re = new RegExp(
+      `^${pat
+        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+        .replace(/\*\*/g, "\u0000")
+        .replace(/\*/g, "[^/]*")
+        .replaceAll("\u0000", ".*")}$`,
+    );
     if (re.test(rel)) allowed = neg;
   }
   return allowed;
@@ -74,17 +85,24 @@ describe("deploy: container images", function () {
       for (const src of copies) {
         const abs = path.join(REPO, src.replace(/^\.\//, ""));
         assert.ok(fs.existsSync(abs), `${df}: COPY ${src}: no such file in the checkout`);
-        const files = fs.statSync(abs).isDirectory() ? fs.readdirSync(abs, { recursive: true }).map((f) => path.join(src, String(f))) : [src];
-        for (const f of files) assert.ok(allowedByIgnore(ignore, f.replace(/^\.\//, "")), `${df}: ${f} is excluded by its .dockerignore`);
+        const files = fs.statSync(abs).isDirectory()
+          ? fs.readdirSync(abs, { recursive: true }).map((f) => path.join(src, String(f)))
+          : [src];
+        for (const f of files)
+          assert.ok(allowedByIgnore(ignore, f.replace(/^\.\//, "")), `${df}: ${f} is excluded by its .dockerignore`);
       }
     });
 
     it(`${df}: builds every source directory the TypeScript build needs`, function () {
       const tsconfig = JSON.parse(readText(path.join(REPO, "tsconfig.json"))) as { include: string[] };
-      const needed = tsconfig.include.filter((d) => d !== "test" && d !== "bench");
+      // Only the product is built into an image; the rest is development.
+      const needed = tsconfig.include.filter((d) => ["wire", "plugin", "sidecar"].includes(d));
       const copies = contextCopies(df);
       for (const d of needed) assert.ok(copies.includes(d), `${df} does not COPY ${d}/, which the build compiles`);
-      const runs = instructions(df).filter((x) => x.op === "RUN").map((x) => x.args).join("\n");
+      const runs = instructions(df)
+        .filter((x) => x.op === "RUN")
+        .map((x) => x.args)
+        .join("\n");
       assert.match(runs, /npm ci/);
       assert.match(runs, /npm run build/);
       assert.match(runs, /npm prune --omit=dev/);
@@ -103,8 +121,14 @@ describe("deploy: container images", function () {
     const spec = podSpec(render(helm));
     const used = new Set<string>();
     for (const c of [...spec.initContainers, ...spec.containers]) {
-      for (const a of [...(c.command ?? []), ...(c.args ?? [])] as string[]) if (a.startsWith("/opt/upstream-latency/")) used.add(a);
-      if (c.name !== "proxy") assert.equal(c.command[0], "/nodejs/bin/node", `${c.name}: the distroless image has Node.js at /nodejs/bin/node`);
+      for (const a of [...(c.command ?? []), ...(c.args ?? [])] as string[])
+        if (a.startsWith("/opt/upstream-latency/")) used.add(a);
+      if (c.name !== "proxy")
+        assert.equal(
+          c.command[0],
+          "/nodejs/bin/node",
+          `${c.name}: the distroless image has Node.js at /nodejs/bin/node`,
+        );
     }
     assert.ok(used.size >= 4);
     for (const p of used) {
@@ -121,12 +145,15 @@ describe("deploy: container images", function () {
     assert.ok(ins.some((x) => x.op === "COPY" && x.args === "--from=node /usr/local/bin/node /usr/local/bin/node"));
     assert.equal(ins.filter((x) => x.op === "USER").at(-1)!.args, "kong");
     const layout = runtimeCopies("kong.Dockerfile");
-    for (const d of ["/opt/upstream-latency/dist", "/opt/upstream-latency/node_modules"]) assert.ok(layout.has(d), `kong.Dockerfile does not install ${d}`);
+    for (const d of ["/opt/upstream-latency/dist", "/opt/upstream-latency/node_modules"])
+      assert.ok(layout.has(d), `kong.Dockerfile does not install ${d}`);
   });
 
   it("the runtime image's production dependencies cover every module the plugin, the exporter and the scripts load", function () {
     const pkg = JSON.parse(readText(path.join(REPO, "package.json"))) as { dependencies?: Record<string, string> };
-    const lock = JSON.parse(readText(path.join(REPO, "package-lock.json"))) as { packages: Record<string, { dev?: boolean }> };
+    const lock = JSON.parse(readText(path.join(REPO, "package-lock.json"))) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
     // What `npm prune --omit=dev` keeps at the top level of node_modules.
     const kept = new Set(
       Object.entries(lock.packages)
@@ -135,15 +162,47 @@ describe("deploy: container images", function () {
     );
     const missing: string[] = [];
     const roots = ["plugin", "sidecar", "wire"].map((d) => path.join(REPO, "dist", "lib", d));
-    for (const root of roots) assert.ok(fs.existsSync(root), `${path.relative(REPO, root)} does not exist: run npm run build`);
+    for (const root of roots)
+      assert.ok(fs.existsSync(root), `${path.relative(REPO, root)} does not exist: run npm run build`);
     for (const root of roots) {
-      for (const f of fs.readdirSync(root, { recursive: true }).map(String).filter((x) => x.endsWith(".js"))) {
+      for (const f of fs
+        .readdirSync(root, { recursive: true })
+        .map(String)
+        .filter((x) => x.endsWith(".js"))) {
         const src = readText(path.join(root, f));
         for (const m of src.matchAll(/require\("([^"./][^"]*)"\)/g)) {
-          const spec = m[1]!;
-          if (spec.startsWith("node:") || ["fs", "path", "net", "http", "os", "crypto", "util", "events", "stream", "zlib", "url", "child_process", "worker_threads", "perf_hooks", "timers", "assert", "buffer", "dns", "tls", "https"].includes(spec)) continue;
-          const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
-          if (!kept.has(name)) missing.push(`${path.relative(REPO, path.join(root, f))} requires "${name}", which npm prune --omit=dev removes${pkg.dependencies?.[name] ? "" : " (move it to dependencies in package.json)"}`);
+          const spec = m[1];
+          if (
+            spec.startsWith("node:") ||
+            [
+              "fs",
+              "path",
+              "net",
+              "http",
+              "os",
+              "crypto",
+              "util",
+              "events",
+              "stream",
+              "zlib",
+              "url",
+              "child_process",
+              "worker_threads",
+              "perf_hooks",
+              "timers",
+              "assert",
+              "buffer",
+              "dns",
+              "tls",
+              "https",
+            ].includes(spec)
+          )
+            continue;
+          const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0];
+          if (!kept.has(name))
+            missing.push(
+              `${path.relative(REPO, path.join(root, f))} requires "${name}", which npm prune --omit=dev removes${pkg.dependencies?.[name] ? "" : " (move it to dependencies in package.json)"}`,
+            );
         }
       }
     }

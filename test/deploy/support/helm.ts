@@ -6,7 +6,7 @@ import { parseAllDocuments } from "yaml";
 import { CHART, IN_CI, REPO, isExecutable, onPath } from "./paths";
 
 /**
- * helm 3, from $HELM_BIN, else PATH, else .tmp/bin/helm (where .ci/install-helm.sh puts it by default).
+ * helm 3, from $HELM_BIN, else PATH, else .tmp/bin/helm (where npm test puts it).
  * Under CI=true a missing helm fails the suite; elsewhere the chart tests are skipped with a message.
  */
 export function findHelm(): string | undefined {
@@ -27,7 +27,7 @@ export function requireHelm(ctx: Mocha.Context): string {
   if (HELM) return HELM;
   const msg = process.env.HELM_BIN
     ? `HELM_BIN=${process.env.HELM_BIN} is not a working helm 3 binary`
-    : "helm 3 not found (HELM_BIN, PATH, .tmp/bin/helm): run .ci/install-helm.sh, or set HELM_BIN to a helm 3 binary";
+    : "helm 3 not found (HELM_BIN, PATH, .tmp/bin/helm): run npm test (it extracts helm to .tmp/bin), or set HELM_BIN to a helm 3 binary";
   if (IN_CI) throw new Error(`${msg}. Under CI=true the chart tests must run.`);
   console.warn(`      skipped: ${msg}`);
   ctx.skip();
@@ -55,7 +55,11 @@ function helmWithValues(helm: string, args: string[], values: Values): HelmResul
   try {
     const file = path.join(dir, "values.json");
     fs.writeFileSync(file, JSON.stringify(values));
-    const r = spawnSync(helm, [...args, "-f", file], { encoding: "utf8", timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(helm, [...args, "-f", file], {
+      encoding: "utf8",
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     if (r.error) throw r.error;
     return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr };
   } finally {
@@ -80,7 +84,7 @@ export interface K8sObject {
 export function parseManifests(text: string): K8sObject[] {
   const out: K8sObject[] = [];
   for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length) throw new Error(`rendered YAML does not parse: ${doc.errors[0]!.message}`);
+    if (doc.errors.length) throw new Error(`rendered YAML does not parse: ${doc.errors[0].message}`);
     const obj = doc.toJS() as K8sObject | null;
     if (obj !== null && obj !== undefined) out.push(obj);
   }
