@@ -7,6 +7,7 @@ import { ingest } from "./ingest";
 import { latencyReport, LatencyQueryError } from "./latency-api";
 import type { Logger } from "./log";
 import { LatencyFamiliesText } from "./metrics-body";
+import { parseTarget } from "./request-target";
 import type { SelfMetrics } from "./self-metrics";
 import type { Store } from "./store";
 import type { IngestToken } from "./token";
@@ -24,8 +25,9 @@ export interface Context {
 export function ingestHandler(ctx: Context): Handler {
   return async (req, res) => {
     try {
-      if (req.url !== INGEST_PATH)
-        throw new HttpError(404, "not_found", `no such path ${quoted(req.url ?? "")}; ingest is POST ${INGEST_PATH}`);
+      const { path } = parseTarget(req.url);
+      if (path !== INGEST_PATH)
+        throw new HttpError(404, "not_found", `no such path ${quoted(path)}; ingest is POST ${INGEST_PATH}`);
       if (req.method !== "POST") throw new HttpError(405, "method", `${req.method} is not allowed; use POST`);
       if (ctx.token && !ctx.token.accepts(req.headers.authorization)) {
         throw new HttpError(401, "unauthorized", "missing or wrong bearer token (see --ingest-token-file)");
@@ -57,8 +59,7 @@ const CHUNK_BYTES = 1024 * 1024;
 export function metricsHandler(ctx: Context): Handler {
   const families = new LatencyFamiliesText(ctx.store);
   return async (req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const path = url.pathname;
+    const { path, query } = parseTarget(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
@@ -82,7 +83,7 @@ export function metricsHandler(ctx: Context): Handler {
       res.end();
     } else if (path === "/v1/latency") {
       try {
-        sendJson(res, 200, latencyReport(ctx.store, url.searchParams));
+        sendJson(res, 200, latencyReport(ctx.store, query));
       } catch (err) {
         if (!(err instanceof LatencyQueryError)) throw err;
         sendJson(res, 400, { error: err.message });
