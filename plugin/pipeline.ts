@@ -34,11 +34,15 @@ function hookShutdown(): void {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {
       const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
-      void Promise.all([...pipelines.values()].map((p) => p.shipper.drain(deadline))).then((done) => {
-        if (done.some((ok) => !ok))
-          log.warn({ signal }, "stopping with latency deltas the sidecar did not acknowledge");
-        process.exit(0);
-      });
+      Promise.all([...pipelines.values()].map((p) => p.shipper.drain(deadline)))
+        .then(
+          (done) => {
+            if (done.some((ok) => !ok))
+              log.warn({ signal }, "stopping with latency deltas the sidecar did not acknowledge");
+          },
+          (err: unknown) => log.error({ err, signal }, "shipping on shutdown failed"),
+        )
+        .finally(() => process.exit(0));
     });
   }
 }

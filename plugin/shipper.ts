@@ -45,7 +45,10 @@ export class Shipper {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer = setInterval(() => {
+      // A rejection left unhandled would end the plugin server, and the deltas it holds with it.
+      this.tick().catch((err: unknown) => log.error({ err }, "shipping step failed"));
+    }, this.intervalMs);
     // The plugin server must be free to exit (Kong stops it with a signal); shipping never holds it.
     this.timer.unref();
   }
@@ -64,7 +67,7 @@ export class Shipper {
     return this.pending !== undefined || !this.recorder.isEmpty() || this.rejected > 0;
   }
 
-  /** One shipping step: at most one request. Never throws. */
+  /** One shipping step: at most one request. A failed shipment is retried later; only a bug of ours rejects. */
   async tick(now = Date.now()): Promise<void> {
     if (this.busy || now < this.nextAttemptAt) return;
     this.busy = true;

@@ -34,10 +34,19 @@ async function main(): Promise<void> {
   }
   const stop = (signal: string) => {
     log.info({ signal }, "shutting down");
-    void exporter.close().then(() => process.exit(0));
+    exporter.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
 }
 
-void main();
+main().catch((err: unknown) => {
+  process.stderr.write(`latency-exporter: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,9 +1,10 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { lstatSync, unlinkSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { formatAddress, isLoopback, type ListenAddress } from "./address";
 import { Dedup } from "./dedup";
 import { ingestHandler, metricsHandler, type Context } from "./handlers";
+import { createSafeServer } from "./http-server";
 import type { Logger } from "./log";
 import type { StaticMapping } from "./mapping-file";
 import { SelfMetrics } from "./self-metrics";
@@ -80,10 +81,8 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
     headersTimeout: opts.requestTimeoutMs,
     connectionsCheckingInterval: Math.min(1_000, opts.requestTimeoutMs / 2),
   };
-  const onIngest = ingestHandler(ctx);
-  const onMetrics = metricsHandler(ctx);
-  const ingestServer = createServer(serverOptions, (req, res) => void onIngest(req, res));
-  const metricsServer = createServer(serverOptions, (req, res) => void onMetrics(req, res));
+  const ingestServer = createSafeServer("ingest", serverOptions, opts.log, ingestHandler(ctx));
+  const metricsServer = createSafeServer("metrics", serverOptions, opts.log, metricsHandler(ctx));
   const ingestAddress = await listen(ingestServer, opts.ingestAddress);
   listening++;
   let metricsAddress: ListenAddress;

@@ -1,12 +1,13 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { INGEST_PATH } from "../wire/payload";
 import { ChunkWriter } from "./chunk-writer";
 import type { Dedup } from "./dedup";
-import { HttpError, readBody, sendJson, writeChunks } from "./http-util";
+import { HttpError, quoted, readBody, sendJson, writeChunks } from "./http-util";
+import type { Handler } from "./http-server";
 import { ingest } from "./ingest";
 import { latencyReport, LatencyQueryError } from "./latency-api";
 import type { Logger } from "./log";
 import { LatencyFamiliesText } from "./metrics-body";
+import { parseTarget } from "./request-target";
 import type { SelfMetrics } from "./self-metrics";
 import type { Store } from "./store";
 import type { IngestToken } from "./token";
@@ -21,11 +22,12 @@ export interface Context {
   ready: () => boolean;
 }
 
-export function ingestHandler(ctx: Context) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+export function ingestHandler(ctx: Context): Handler {
+  return async (req, res) => {
     try {
-      if (req.url !== INGEST_PATH)
-        throw new HttpError(404, "not_found", `no such path ${req.url}; ingest is POST ${INGEST_PATH}`);
+      const { path } = parseTarget(req.url);
+      if (path !== INGEST_PATH)
+        throw new HttpError(404, "not_found", `no such path ${quoted(path)}; ingest is POST ${INGEST_PATH}`);
       if (req.method !== "POST") throw new HttpError(405, "method", `${req.method} is not allowed; use POST`);
       if (ctx.token && !ctx.token.accepts(req.headers.authorization)) {
         throw new HttpError(401, "unauthorized", "missing or wrong bearer token (see --ingest-token-file)");
@@ -36,17 +38,13 @@ export function ingestHandler(ctx: Context) {
       const body = await readBody(req, ctx.maxBodyBytes);
       sendJson(res, 200, ingest(body, ctx.store, ctx.dedup, ctx.metrics));
     } catch (err) {
-      if (!(err instanceof HttpError)) {
-        ctx.log.error({ err }, "ingest failed");
-        sendJson(res, 500, { error: "internal error" });
-        return;
+      // Counted and logged here, answered by the server's error boundary.
+      if (err instanceof HttpError) {
+        ctx.metrics.payloads.inc({ result: "rejected" });
+        ctx.metrics.rejections.inc({ reason: err.reason });
+        ctx.log.warn({ status: err.status, reason: err.reason, error: err.message }, "ingest payload refused");
       }
-      ctx.metrics.payloads.inc({ result: "rejected" });
-      ctx.metrics.rejections.inc({ reason: err.reason });
-      ctx.log.warn({ status: err.status, reason: err.reason, error: err.message }, "ingest payload refused");
-      // A body refused unread (too large, or not allowed in) is discarded by Node as it arrives, never
-      // buffered; closing the connection instead could reset it before the client has read the answer.
-      sendJson(res, err.status, { error: err.message });
+      throw err;
     }
   };
 }
@@ -58,11 +56,10 @@ export function ingestHandler(ctx: Context) {
  */
 const CHUNK_BYTES = 1024 * 1024;
 
-export function metricsHandler(ctx: Context) {
+export function metricsHandler(ctx: Context): Handler {
   const families = new LatencyFamiliesText(ctx.store);
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const path = url.pathname;
+  return async (req, res) => {
+    const { path, query } = parseTarget(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
@@ -86,13 +83,13 @@ export function metricsHandler(ctx: Context) {
       res.end();
     } else if (path === "/v1/latency") {
       try {
-        sendJson(res, 200, latencyReport(ctx.store, url.searchParams));
+        sendJson(res, 200, latencyReport(ctx.store, query));
       } catch (err) {
         if (!(err instanceof LatencyQueryError)) throw err;
         sendJson(res, 400, { error: err.message });
       }
     } else {
-      sendJson(res, 404, { error: `no such path ${path}; try /metrics, /v1/latency, /healthz, /readyz` });
+      sendJson(res, 404, { error: `no such path ${quoted(path)}; try /metrics, /v1/latency, /healthz, /readyz` });
     }
   };
 }

@@ -10,6 +10,11 @@ export class HttpError extends Error {
   }
 }
 
+/** A client's text in a message or a log line: quoted, and cut short (a request line may be 16 KiB). */
+export function quoted(text: string): string {
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}...` : text);
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
