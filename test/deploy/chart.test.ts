@@ -17,7 +17,7 @@ import {
   type K8sObject,
   type Values,
 } from "./support/helm";
-import { adapterRules, envOf, podTemplate } from "./support/rendered";
+import { adapterRules, byKind, envOf, one, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { knownCrdVersions, objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -141,16 +141,6 @@ const RELEASE: Record<string, string> = {
   "a 53-character release name (names stay within 63)": "a-very-long-release-name-to-check-name-truncation-xyz",
 };
 
-function byKind(objs: K8sObject[], kind: string): Obj[] {
-  return objs.filter((o) => o.kind === kind);
-}
-
-function one(objs: K8sObject[], kind: string): Obj {
-  const found = byKind(objs, kind);
-  assert.equal(found.length, 1, `expected one ${kind}, got ${found.length}`);
-  return found[0];
-}
-
 function container(spec: Obj, name: string, list: "containers" | "initContainers" = "containers"): Obj {
   const c = (spec[list] ?? []).find((x: Obj) => x.name === name);
   assert.ok(c, `no ${list} entry named ${name}`);
@@ -244,6 +234,8 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
             );
           }
         }
+        for (const np of byKind(objs, "NetworkPolicy"))
+          assert.ok(matches(np.spec.podSelector.matchLabels, podLabels), "the NetworkPolicy must select the Kong pods");
         for (const pm of byKind(objs, "PodMonitor")) {
           assert.ok(matches(pm.spec.selector.matchLabels, podLabels), "the PodMonitor must select the Kong pods");
           assert.ok(portNames.has(pm.spec.podMetricsEndpoints[0].port), "PodMonitor port must name a container port");

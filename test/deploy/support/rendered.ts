@@ -5,6 +5,17 @@ import type { K8sObject } from "./helm";
 /** What the suites read of the rendered objects: the pod template, its containers, the adapter rules, the plugin. */
 type Obj = Record<string, any>;
 
+export function byKind(objs: K8sObject[], kind: string): Obj[] {
+  return objs.filter((o) => o.kind === kind);
+}
+
+/** The only rendered object of a kind; fails when there are none or several. */
+export function one(objs: K8sObject[], kind: string): Obj {
+  const found = byKind(objs, kind);
+  assert.equal(found.length, 1, `expected one ${kind}, got ${found.length}`);
+  return found[0];
+}
+
 /** The pod template the GatewayConfiguration hands the operator (dataPlaneOptions.deployment.podTemplateSpec). */
 export function podTemplate(objs: K8sObject[]): Obj {
   const gcs = objs.filter((o) => o.kind === "GatewayConfiguration") as Obj[];
