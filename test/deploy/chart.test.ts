@@ -17,7 +17,7 @@ import {
   type K8sObject,
   type Values,
 } from "./support/helm";
-import { adapterRules, byKind, envOf, one, podTemplate } from "./support/rendered";
+import { adapterRules, byKind, containerOf, envOf, one, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { knownCrdVersions, objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -60,13 +60,14 @@ const VARIANTS: Record<string, Values> = {
     pluginServer: { mode: "kongImage" },
     kong: { image: "registry.example.com/kong-upstream-latency:3.9" },
   },
-  "injected without native sidecar": { pluginServer: { nativeSidecar: false } },
+  "injected without native sidecars": { nativeSidecars: false },
   "ingest token, exporter on every interface": {
     exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } },
     plugin: { kongClusterPlugin: { enabled: true } },
   },
   "ingest token, kongImage mode, without native sidecar": {
-    pluginServer: { mode: "kongImage", nativeSidecar: false },
+    pluginServer: { mode: "kongImage" },
+    nativeSidecars: false,
     kong: { image: "registry.example.com/kong-upstream-latency:3.9" },
     exporter: { ingestToken: { existingSecret: "kle-ingest-token", key: "ingest.token" } },
   },
@@ -141,7 +142,9 @@ const RELEASE: Record<string, string> = {
   "a 53-character release name (names stay within 63)": "a-very-long-release-name-to-check-name-truncation-xyz",
 };
 
-function container(spec: Obj, name: string, list: "containers" | "initContainers" = "containers"): Obj {
+/** A container by name: in `list` when given, else among the init containers and the containers. */
+function container(spec: Obj, name: string, list?: "containers" | "initContainers"): Obj {
+  if (!list) return containerOf(spec, name);
   const c = (spec[list] ?? []).find((x: Obj) => x.name === name);
   assert.ok(c, `no ${list} entry named ${name}`);
   return c;
@@ -252,7 +255,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
   });
 
   describe("GatewayConfiguration", function () {
-    it("default: v2beta1; init container writes the plugin info, native sidecar serves, Kong has no start_cmd", function () {
+    it("default: v2beta1; init container writes the plugin info, native sidecars export and serve, Kong has no start_cmd", function () {
       const objs = render(helm);
       const gc = one(objs, "GatewayConfiguration");
       assert.equal(gc.apiVersion, "gateway-operator.konghq.com/v2beta1");
@@ -260,8 +263,8 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       const spec = podTemplate(objs).spec;
       assert.deepEqual(
         spec.initContainers.map((c: Obj) => c.name),
-        ["upstream-latency-info", "upstream-latency"],
-        "the plugin info must be written before the plugin server and Kong start",
+        ["upstream-latency-info", "latency-exporter", "upstream-latency"],
+        "the plugin info is written before anything starts; the exporter, declared before the plugin server, stops after it",
       );
       const server = container(spec, "upstream-latency", "initContainers");
       assert.equal(server.restartPolicy, "Always");
@@ -298,8 +301,14 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
     it("kongImage mode: Kong's own image starts and queries the plugin server; no plugin-server container", function () {
       const objs = render(helm, VARIANTS["kongImage mode"]);
       const spec = podTemplate(objs).spec;
-      assert.equal(spec.initContainers, undefined);
-      assert.deepEqual(spec.containers.map((c: Obj) => c.name).sort(), ["latency-exporter", "proxy"]);
+      assert.deepEqual(
+        spec.initContainers.map((c: Obj) => c.name),
+        ["latency-exporter"],
+      );
+      assert.deepEqual(
+        spec.containers.map((c: Obj) => c.name),
+        ["proxy"],
+      );
       const proxy = container(spec, "proxy");
       assert.equal(proxy.image, "registry.example.com/kong-upstream-latency:3.9");
       const env = envOf(proxy);
@@ -310,13 +319,14 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       assert.match(env.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD, /--dump-all-plugins$/);
     });
 
-    it("without native sidecars the plugin server is an ordinary container", function () {
-      const spec = podTemplate(render(helm, VARIANTS["injected without native sidecar"])).spec;
+    it("without native sidecars the plugin server and the exporter are ordinary containers", function () {
+      const spec = podTemplate(render(helm, VARIANTS["injected without native sidecars"])).spec;
       assert.deepEqual(
         spec.initContainers.map((c: Obj) => c.name),
         ["upstream-latency-info"],
       );
-      assert.equal(container(spec, "upstream-latency").restartPolicy, undefined);
+      for (const name of ["upstream-latency", "latency-exporter"])
+        assert.equal(container(spec, name, "containers").restartPolicy, undefined, name);
     });
 
     it("a unix: ingest address puts the exporter on the shared volume, and the plugin's exporter_url follows", function () {
@@ -407,7 +417,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
 
     for (const [mode, values, pluginServer] of [
       ["injected, native sidecar", {}, ["initContainers", "upstream-latency"]],
-      ["injected, ordinary container", { pluginServer: { nativeSidecar: false } }, ["containers", "upstream-latency"]],
+      ["injected, ordinary container", { nativeSidecars: false }, ["containers", "upstream-latency"]],
       [
         "kongImage (the plugin server runs in Kong's container)",
         { pluginServer: { mode: "kongImage" }, kong: { image: "example/kong:3.9" } },
@@ -642,7 +652,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       [
         "native sidecars on Kubernetes 1.28",
         {},
-        /needs Kubernetes 1\.29 or later.*Set pluginServer\.nativeSidecar=false/,
+        /nativeSidecars=true needs Kubernetes 1\.29 or later.*Set nativeSidecars=false/,
         "1.28.5",
       ],
       [

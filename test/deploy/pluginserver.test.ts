@@ -184,7 +184,7 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     ["injected, native sidecar", {}],
     [
       "injected, ordinary container, unix: ingest",
-      { pluginServer: { nativeSidecar: false }, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } },
+      { nativeSidecars: false, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } },
     ],
     [
       "injected, ingest token, exporter on every interface",

@@ -7,8 +7,8 @@ values to change.
 {{- if and (eq $v.pluginServer.mode "kongImage") (not $v.kong.image) -}}
 {{- fail "pluginServer.mode=kongImage needs kong.image: a Kong image with Node.js and the plugin installed (build images/kong.Dockerfile). With Kong's stock image use pluginServer.mode=injected." -}}
 {{- end -}}
-{{- if and (eq $v.pluginServer.mode "injected") $v.pluginServer.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
-{{- fail (printf "pluginServer.nativeSidecar=true needs Kubernetes 1.29 or later (native sidecar containers); this cluster is %s. Set pluginServer.nativeSidecar=false." .Capabilities.KubeVersion.Version) -}}
+{{- if and $v.nativeSidecars (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "nativeSidecars=true needs Kubernetes 1.29 or later (native sidecar containers); this cluster is %s. Set nativeSidecars=false." .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- $ingest := $v.exporter.ingestAddress -}}
 {{- $token := $v.exporter.ingestToken.existingSecret -}}
