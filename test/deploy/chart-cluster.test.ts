@@ -5,8 +5,9 @@
  * the rendered objects.
  */
 import { strict as assert } from "node:assert";
-import { render, requireHelm, type Values } from "./support/helm";
+import { helmTemplateRaw, render, requireHelm, type Values } from "./support/helm";
 import { byKind, containerOf, one, podSpec, podTemplate } from "./support/rendered";
+import { objectName, validateObject } from "./support/validate";
 
 type Obj = Record<string, any>;
 
@@ -88,5 +89,51 @@ describe("deploy: Helm chart in a cluster", function () {
         assert.match(preStop({ ...values, exporter: { stopDelaySeconds: 40 } }).exec.command[2], /, 40000\)$/);
       });
     }
+  });
+
+  describe("the operator's hardened mode and Kong's listeners", function () {
+    const HARDENED: Values = {
+      gatewayConfiguration: { spec: { dataPlaneOptions: { deployment: { hardened: "enabled" } } } },
+    };
+    const added = (spec: Obj) => [...spec.initContainers, ...spec.containers].filter((c: Obj) => c.name !== "proxy");
+
+    it("hardened: every added container runs as Kong's 65532:65532; the object is valid", function () {
+      for (const values of [HARDENED, { ...HARDENED, ...KONG_IMAGE }, { ...HARDENED, nativeSidecars: false }]) {
+        const objs = render(helm, values);
+        for (const o of objs) assert.deepEqual(validateObject(o), [], objectName(o));
+        for (const c of added(podSpec(objs))) {
+          assert.equal(c.securityContext.runAsUser, 65532, c.name);
+          assert.equal(c.securityContext.runAsGroup, 65532, c.name);
+          assert.equal(c.securityContext.runAsNonRoot, true, c.name);
+        }
+      }
+      for (const c of added(podSpec(render(helm))))
+        assert.equal(c.securityContext.runAsUser, 1000, "Kong's user otherwise");
+    });
+
+    for (const [env, message] of [
+      [
+        { name: "KONG_STATUS_LISTEN", value: "0.0.0.0:9542" },
+        /kong\.extraEnv: KONG_STATUS_LISTEN=0\.0\.0\.0:9542 makes Kong listen on port 9542, the exporter's \(exporter\.metricsPort\)/,
+      ],
+      [
+        { name: "KONG_PROXY_LISTEN", value: "0.0.0.0:8000, 0.0.0.0:9543 http2 ssl" },
+        /KONG_PROXY_LISTEN=.* makes Kong listen on port 9543, the exporter's \(exporter\.ingestAddress\)/,
+      ],
+    ] as [Obj, RegExp][]) {
+      it(`a Kong listener on an exporter port is refused: ${env.name}=${env.value}`, function () {
+        const r = helmTemplateRaw(helm, { kong: { extraEnv: [env] } });
+        assert.equal(r.ok, false);
+        assert.match(r.stderr, message);
+      });
+    }
+
+    it("Kong's listeners elsewhere, or the exporter moved, render", function () {
+      render(helm, { kong: { extraEnv: [{ name: "KONG_STATUS_LISTEN", value: "0.0.0.0:8100" }] } });
+      render(helm, {
+        exporter: { metricsPort: 9600 },
+        kong: { extraEnv: [{ name: "KONG_STATUS_LISTEN", value: "0.0.0.0:9542" }] },
+      });
+    });
   });
 });

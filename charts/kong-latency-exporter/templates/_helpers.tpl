@@ -73,6 +73,19 @@ exporter runs. Not under mappingDir: a mount point inside a configMap volume can
 {{- define "kle.tokenVolume" -}}latency-exporter-ingest-token{{- end -}}
 {{- define "kle.tokenDir" -}}/etc/upstream-latency/ingest-token{{- end -}}
 {{- define "kle.tokenFile" -}}{{ include "kle.tokenDir" . }}/token{{- end -}}
+{{/*
+The added containers' security context. The operator's hardened mode (dataPlaneOptions.deployment.hardened)
+runs Kong as 65532:65532, and Kong must share the plugin server's user to connect to its socket.
+*/}}
+{{- define "kle.securityContext" -}}
+{{- $sc := deepCopy .Values.securityContext -}}
+{{- if eq (dig "dataPlaneOptions" "deployment" "hardened" "" .Values.gatewayConfiguration.spec) "enabled" -}}
+{{- $_ := set $sc "runAsUser" 65532 -}}
+{{- $_ = set $sc "runAsGroup" 65532 -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
 {{/* Container port name: the operator's proxy container already names a port "metrics". */}}
 {{- define "kle.metricsPortName" -}}latency-metrics{{- end -}}
 

@@ -83,7 +83,7 @@ exec:
   resources:
     {{- toYaml .Values.pluginServer.resources | nindent 4 }}
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- include "kle.securityContext" . | nindent 4 }}
   volumeMounts:
     {{- include "kle.sharedMount" . | nindent 4 }}
     {{- with include "kle.tokenMount" . }}
@@ -163,7 +163,7 @@ out of its Service or the DataPlane out of Ready. Argument: (dict "root" $ "nati
   resources:
     {{- toYaml .Values.exporter.resources | nindent 4 }}
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- include "kle.securityContext" . | nindent 4 }}
   {{- if or .Values.exporter.mapping (hasPrefix "unix:" .Values.exporter.ingestAddress) .Values.exporter.ingestToken.existingSecret }}
   volumeMounts:
     {{- if hasPrefix "unix:" .Values.exporter.ingestAddress }}
@@ -252,7 +252,7 @@ spec:
         limits:
           memory: 384Mi
       securityContext:
-        {{- toYaml .Values.securityContext | nindent 8 }}
+        {{- include "kle.securityContext" . | nindent 8 }}
       volumeMounts:
         {{- include "kle.sharedMount" . | nindent 8 }}
   {{- end }}

@@ -62,6 +62,7 @@ values to change.
 {{- fail (printf "exporter.extraEnv: %s is ignored, the chart passes %s (the flag wins over the variable); use %s instead." .name $flag (get $flags $flag)) -}}
 {{- end -}}
 {{- end -}}
+{{- include "kle.checkKongListen" (list . "kong.extraEnv" $v.kong.extraEnv) -}}
 {{- $gcSpec := $v.gatewayConfiguration.spec | default dict -}}
 {{- $dp := get $gcSpec "dataPlaneOptions" | default dict -}}
 {{- $dep := get $dp "deployment" | default dict -}}
@@ -103,6 +104,31 @@ values to change.
 {{- end -}}
 {{- if and (hasKey $t "p99Ms") (not $v.prometheusAdapter.p99) -}}
 {{- fail (printf "autoscaling.targets[%d] (%s) sets p99Ms, but prometheusAdapter.p99=false: the adapter would not serve kong_upstream_latency_ms_p99." $i $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A KONG_*_LISTEN variable of the proxy on a port of the exporter: the pod's containers share one network.
+(Gateway listeners never reach the pod: the operator maps them to Service ports targeting 8000/8443.)
+Argument: (list $root "where the list is set" envVars).
+*/}}
+{{- define "kle.checkKongListen" -}}
+{{- $v := (index . 0).Values -}}
+{{- $where := index . 1 -}}
+{{- $taken := dict (toString (int $v.exporter.metricsPort)) "exporter.metricsPort" -}}
+{{- if not (hasPrefix "unix:" $v.exporter.ingestAddress) -}}
+{{- $_ := set $taken (regexReplaceAll "^.*:" $v.exporter.ingestAddress "") "exporter.ingestAddress" -}}
+{{- end -}}
+{{- range (index . 2) -}}
+{{- if regexMatch "^KONG_[A-Z_]*LISTEN$" .name -}}
+{{- $env := . -}}
+{{- range regexFindAll ":[0-9]+" (.value | default "") -1 -}}
+{{- $port := trimPrefix ":" . -}}
+{{- if hasKey $taken $port -}}
+{{- fail (printf "%s: %s=%s makes Kong listen on port %s, the exporter's (%s): choose another port for one of them." $where $env.name $env.value $port (get $taken $port)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
