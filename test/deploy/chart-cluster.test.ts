@@ -6,8 +6,9 @@
  */
 import { strict as assert } from "node:assert";
 import { helmTemplateRaw, render, requireHelm, type Values } from "./support/helm";
-import { byKind, containerOf, one, podSpec, podTemplate } from "./support/rendered";
-import { objectName, validateObject } from "./support/validate";
+import { byKind, containerOf, envOf, one, podSpec, podTemplate } from "./support/rendered";
+import { operatorDeployment, strategicMerge } from "./support/smp";
+import { objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
 type Obj = Record<string, any>;
 
@@ -135,5 +136,109 @@ describe("deploy: Helm chart in a cluster", function () {
         kong: { extraEnv: [{ name: "KONG_STATUS_LISTEN", value: "0.0.0.0:9542" }] },
       });
     });
+  });
+
+  describe("podTemplate.spec: a fragment of the Kong pods, merged", function () {
+    const FRAGMENT: Values = {
+      podTemplate: {
+        spec: {
+          priorityClassName: "system-cluster-critical",
+          nodeSelector: { "kubernetes.io/os": "linux" },
+          tolerations: [{ key: "dedicated", operator: "Equal", value: "gateway", effect: "NoSchedule" }],
+          affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+          terminationGracePeriodSeconds: 60,
+          volumes: [{ name: "extra-ca", configMap: { name: "extra-ca" } }],
+          containers: [
+            {
+              name: "proxy",
+              resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } },
+              volumeMounts: [{ name: "extra-ca", mountPath: "/etc/extra-ca", readOnly: true }],
+            },
+            { name: "latency-exporter", env: [{ name: "TZ", value: "UTC" }] },
+            { name: "log-shipper", image: "example/shipper:1" },
+          ],
+        },
+      },
+    };
+
+    for (const [name, layout] of Object.entries(LAYOUTS)) {
+      it(`${name}: pod fields set, containers merged by name, the rest added; the Deployment stays valid`, function () {
+        const tpl = podTemplate(render(helm, { ...layout, ...FRAGMENT }));
+        const spec = tpl.spec;
+        for (const k of [
+          "priorityClassName",
+          "nodeSelector",
+          "tolerations",
+          "affinity",
+          "terminationGracePeriodSeconds",
+        ])
+          assert.deepEqual(spec[k], (FRAGMENT.podTemplate as Obj).spec[k], k);
+        const proxy = containerOf(spec, "proxy");
+        assert.deepEqual(proxy.resources, { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } });
+        assert.match(envOf(proxy).KONG_PLUGINS, /upstream-latency$/, "the chart's Kong settings stay");
+        assert.deepEqual(
+          proxy.volumeMounts.map((m: Obj) => m.mountPath),
+          ["/upstream-latency", "/etc/extra-ca"],
+        );
+        const exporter = containerOf(spec, "latency-exporter");
+        assert.equal(envOf(exporter).TZ, "UTC");
+        assert.ok(exporter.args.includes("--metrics-address"), "the chart's exporter stays");
+        const all = [...(spec.initContainers ?? []), ...spec.containers].map((c: Obj) => c.name);
+        assert.equal(all.filter((n: string) => n === "latency-exporter").length, 1, "merged, not added twice");
+        assert.ok(spec.containers.some((c: Obj) => c.name === "log-shipper"));
+        assert.ok(spec.volumes.some((v: Obj) => v.name === "extra-ca"));
+        assert.deepEqual(validatePodTemplateSpec(tpl), []);
+        const merged = strategicMerge(operatorDeployment("kong-abc12", "kong"), { spec: { template: tpl } }) as Obj;
+        assert.deepEqual(validateObject(merged as never), []);
+        assert.equal(envOf(containerOf(merged.spec.template.spec, "proxy")).KONG_DATABASE, "off");
+      });
+    }
+
+    for (const [name, spec, message] of [
+      ["an unknown pod field", { toleration: [] }, /podTemplate\.spec: Additional property toleration is not allowed/],
+      [
+        "a container without a name",
+        { containers: [{ image: "x" }] },
+        /podTemplate\.spec\.containers\.0: name is required/,
+      ],
+      [
+        "a toleration of the wrong shape",
+        { tolerations: [{ effect: "Never" }] },
+        /podTemplate\.spec\.tolerations\.0\.effect must be one of/,
+      ],
+      [
+        "a Kong setting the chart makes",
+        { containers: [{ name: "proxy", env: [{ name: "KONG_PLUGINS", value: "bundled" }] }] },
+        /podTemplate\.spec\.containers\[0\] \(proxy\): env name=KONG_PLUGINS is set by the chart; use the kong\.\* values/,
+      ],
+      [
+        "the exporter's resources",
+        { containers: [{ name: "latency-exporter", resources: {} }] },
+        /podTemplate\.spec\.containers\[0\] \(latency-exporter\): resources is set by the chart; use the exporter\.\* values/,
+      ],
+      [
+        "a readiness probe on the exporter",
+        {
+          initContainers: [{ name: "latency-exporter", readinessProbe: { httpGet: { path: "/readyz", port: 9542 } } }],
+        },
+        /latency-exporter\): readinessProbe would let the exporter decide whether Kong gets traffic/,
+      ],
+      [
+        "a volume of the chart's name",
+        { volumes: [{ name: "upstream-latency", emptyDir: {} }] },
+        /podTemplate\.spec\.volumes: upstream-latency is a volume of the chart/,
+      ],
+      [
+        "a Kong listener on the exporter's port",
+        { containers: [{ name: "proxy", env: [{ name: "KONG_ADMIN_LISTEN", value: "0.0.0.0:9542" }] }] },
+        /podTemplate\.spec\.containers\[0\]\.env: KONG_ADMIN_LISTEN=0\.0\.0\.0:9542 makes Kong listen on port 9542/,
+      ],
+    ] as [string, Obj, RegExp][]) {
+      it(`refused: ${name}`, function () {
+        const r = helmTemplateRaw(helm, { podTemplate: { spec } });
+        assert.equal(r.ok, false, r.stdout.slice(0, 500));
+        assert.match(r.stderr, message);
+      });
+    }
   });
 });

@@ -63,11 +63,16 @@ values to change.
 {{- end -}}
 {{- end -}}
 {{- include "kle.checkKongListen" (list . "kong.extraEnv" $v.kong.extraEnv) -}}
+{{- range $i, $c := dig "containers" list $v.podTemplate.spec -}}
+{{- if eq $c.name "proxy" -}}
+{{- include "kle.checkKongListen" (list $ (printf "podTemplate.spec.containers[%d].env" $i) ($c.env | default list)) -}}
+{{- end -}}
+{{- end -}}
 {{- $gcSpec := $v.gatewayConfiguration.spec | default dict -}}
 {{- $dp := get $gcSpec "dataPlaneOptions" | default dict -}}
 {{- $dep := get $dp "deployment" | default dict -}}
 {{- if hasKey $dep "podTemplateSpec" -}}
-{{- fail "gatewayConfiguration.spec.dataPlaneOptions.deployment.podTemplateSpec is built by the chart: use podTemplate, kong, pluginServer and exporter values instead." -}}
+{{- fail "gatewayConfiguration.spec.dataPlaneOptions.deployment.podTemplateSpec is built by the chart: put pod fields in podTemplate.spec (merged into it), labels and annotations in podTemplate.labels and .annotations." -}}
 {{- end -}}
 {{- if and $v.monitoring.enabled (eq $v.monitoring.kind "ServiceMonitor") (not $v.metricsService.enabled) -}}
 {{- fail "monitoring.kind=ServiceMonitor scrapes the metrics Service: set metricsService.enabled=true, or use monitoring.kind=PodMonitor." -}}
