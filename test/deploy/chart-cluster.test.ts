@@ -5,6 +5,7 @@
  * the rendered objects.
  */
 import { strict as assert } from "node:assert";
+import { parse } from "yaml";
 import { helmTemplateRaw, render, requireHelm, type Values } from "./support/helm";
 import { byKind, containerOf, envOf, one, podSpec, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
@@ -240,5 +241,23 @@ describe("deploy: Helm chart in a cluster", function () {
         assert.match(r.stderr, message);
       });
     }
+  });
+
+  describe("per-Gateway configuration: nothing the Kong pods mount can be missing in another namespace", function () {
+    it("exporter.mapping travels in the pod template, projected by a downwardAPI volume: no ConfigMap", function () {
+      const mapping = { byName: { "legacy-billing": { namespace: "billing", name: "api" } } };
+      const objs = render(helm, { exporter: { mapping } });
+      assert.equal(byKind(objs, "ConfigMap").filter((c) => c.data["mapping.yaml"]).length, 0);
+      const tpl = podTemplate(objs);
+      assert.deepEqual(parse(tpl.metadata.annotations["kong-latency-exporter/mapping"]), mapping);
+      const volume = tpl.spec.volumes.find((v: Obj) => v.name === "latency-exporter-mapping");
+      assert.deepEqual(volume.downwardAPI.items, [
+        { path: "mapping.yaml", fieldRef: { fieldPath: "metadata.annotations['kong-latency-exporter/mapping']" } },
+      ]);
+      const exporter = containerOf(tpl.spec, "latency-exporter");
+      const mount = exporter.volumeMounts.find((m: Obj) => m.name === volume.name);
+      const file = exporter.args[exporter.args.indexOf("--mapping-file") + 1];
+      assert.equal(file, `${mount.mountPath}/mapping.yaml`);
+    });
   });
 });

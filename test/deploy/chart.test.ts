@@ -347,8 +347,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         byKind(objs, "KongPlugin").map((k) => k.metadata.namespace),
         ["default", "shop"],
       );
-      const mapping = byKind(objs, "ConfigMap").find((c) => c.data["mapping.yaml"]);
-      assert.deepEqual(parse(mapping!.data["mapping.yaml"]), {
+      assert.deepEqual(parse(podTemplate(objs).metadata.annotations["kong-latency-exporter/mapping"]), {
         byName: { "legacy-billing": { namespace: "billing", name: "api" } },
       });
       assert.equal(envOf(container(spec, "proxy")).KONG_PLUGINS, "bundled,my-plugin,upstream-latency");

@@ -66,10 +66,13 @@ app.kubernetes.io/part-of: kong-latency-exporter
 {{- define "kle.socketPath" -}}{{ .Values.pluginServer.socketDir }}/{{ include "kle.sockName" . }}{{- end -}}
 {{- define "kle.pluginInfoPath" -}}{{ .Values.pluginServer.socketDir }}/upstream-latency.json{{- end -}}
 {{- define "kle.sharedVolume" -}}upstream-latency{{- end -}}
+{{/* exporter.mapping travels in this pod-template annotation, projected by a downwardAPI volume: unlike a
+ConfigMap it exists for every Kong pod, whatever its namespace. */}}
+{{- define "kle.mappingAnnotation" -}}kong-latency-exporter/mapping{{- end -}}
 {{- define "kle.mappingVolume" -}}latency-exporter-mapping{{- end -}}
 {{- define "kle.mappingDir" -}}/etc/latency-exporter{{- end -}}
 {{/* The ingest token (exporter.ingestToken): a Secret volume, mounted read-only wherever the plugin or the
-exporter runs. Not under mappingDir: a mount point inside a configMap volume cannot be created. */}}
+exporter runs. Not under mappingDir: a mount point inside a projected volume cannot be created. */}}
 {{- define "kle.tokenVolume" -}}latency-exporter-ingest-token{{- end -}}
 {{- define "kle.tokenDir" -}}/etc/upstream-latency/ingest-token{{- end -}}
 {{- define "kle.tokenFile" -}}{{ include "kle.tokenDir" . }}/token{{- end -}}

@@ -195,9 +195,9 @@ metadata:
     {{- with .Values.podTemplate.annotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-    {{- if .Values.exporter.mapping }}
-    # Rolls the Kong pods when the mapping changes (the exporter reads it at start).
-    kong-latency-exporter/mapping-checksum: {{ toYaml .Values.exporter.mapping | sha256sum | trunc 16 | quote }}
+    {{- with .Values.exporter.mapping }}
+    # A change rolls the Kong pods: the exporter reads its mapping at start.
+    {{ include "kle.mappingAnnotation" $ }}: {{ toYaml . | quote }}
     {{- end }}
   {{- end }}
 spec:
@@ -213,8 +213,11 @@ spec:
         sizeLimit: 16Mi
     {{- if .Values.exporter.mapping }}
     - name: {{ include "kle.mappingVolume" . }}
-      configMap:
-        name: {{ include "kle.suffixed" (list . "mapping") }}
+      downwardAPI:
+        items:
+          - path: mapping.yaml
+            fieldRef:
+              fieldPath: {{ printf "metadata.annotations['%s']" (include "kle.mappingAnnotation" .) }}
     {{- end }}
     {{- with .Values.exporter.ingestToken.existingSecret }}
     - name: {{ include "kle.tokenVolume" $ }}
