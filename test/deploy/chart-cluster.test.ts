@@ -6,7 +6,7 @@
  */
 import { strict as assert } from "node:assert";
 import { parse } from "yaml";
-import { helmTemplateRaw, render, requireHelm, type Values } from "./support/helm";
+import { helmTemplateRaw, render, renderNotes, requireHelm, type Values } from "./support/helm";
 import { byKind, containerOf, envOf, one, podSpec, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
@@ -258,6 +258,96 @@ describe("deploy: Helm chart in a cluster", function () {
       const mount = exporter.volumeMounts.find((m: Obj) => m.name === volume.name);
       const file = exporter.args[exporter.args.indexOf("--mapping-file") + 1];
       assert.equal(file, `${mount.mountPath}/mapping.yaml`);
+    });
+  });
+
+  describe("install in two steps: the admission webhook validates plugins against a data plane", function () {
+    it("step 1 renders no plugin object; its NOTES attach the Gateway, wait for the DataPlane, then give step 2", function () {
+      const objs = render(helm, {}, { release: "kong-latency", namespace: "default" });
+      assert.equal(byKind(objs, "KongPlugin").length + byKind(objs, "KongClusterPlugin").length, 0);
+      const notes = renderNotes(helm, {}, { release: "kong-latency", namespace: "default" });
+      const steps = [
+        "kubectl -n default patch gateway <your-gateway> --type merge -p",
+        `'{"spec":{"infrastructure":{"parametersRef":{"group":"gateway-operator.konghq.com","kind":"GatewayConfiguration","name":"kong-latency-kong-latency-exporter"}}}}'`,
+        "kubectl -n default wait dataplane -l gateway-operator.konghq.com/managed-by=gateway --for=condition=Ready --timeout=10m",
+        "helm upgrade kong-latency charts/kong-latency-exporter -n default --reuse-values --set plugin.kongPlugins.enabled=true",
+        "kubectl -n default annotate httproute <your-route> konghq.com/plugins=upstream-latency",
+      ];
+      let at = -1;
+      for (const step of steps) {
+        const i = notes.indexOf(step);
+        assert.ok(i > at, `NOTES lack, or misplace: ${step}\n${notes}`);
+        at = i;
+      }
+      assert.doesNotMatch(notes, /patch gatewayclass/, "the class-wide form is the README's, with its consequences");
+    });
+
+    it("step 2: KongPlugins in the listed namespaces, and NOTES that say how to attach them", function () {
+      const values = { plugin: { kongPlugins: { enabled: true, namespaces: ["default", "shop"] } } };
+      const objs = render(helm, values);
+      assert.deepEqual(
+        byKind(objs, "KongPlugin").map((p) => p.metadata.namespace),
+        ["default", "shop"],
+      );
+      assert.equal(byKind(objs, "KongClusterPlugin").length, 0);
+      const notes = renderNotes(helm, values);
+      assert.match(notes, /KongPlugin upstream-latency in default, shop/);
+      assert.ok(!notes.includes("plugin.kongPlugins.enabled=true"), "step 2 is done");
+    });
+  });
+
+  describe("a KongClusterPlugin only behind an ingress class of its own", function () {
+    const CLUSTER = { enabled: true, ingressClass: "kong-latency" };
+
+    for (const [name, ingressClass] of [
+      ["without a class", ""],
+      ['with the operator\'s default class "kong"', "kong"],
+    ]) {
+      it(`refused ${name}, with the reason`, function () {
+        const r = helmTemplateRaw(helm, { plugin: { kongClusterPlugin: { enabled: true, ingressClass } } });
+        assert.equal(r.ok, false);
+        assert.match(
+          r.stderr,
+          /plugin\.kongClusterPlugin\.enabled needs plugin\.kongClusterPlugin\.ingressClass, a class of its own .*a Gateway whose Kong pods lack the plugin would get a configuration Kong refuses/,
+        );
+      });
+    }
+
+    it("v2beta1: the chart gives the class to this configuration's control plane; the objects are valid", function () {
+      const objs = render(helm, { plugin: { kongClusterPlugin: CLUSTER } });
+      const kcp = one(objs, "KongClusterPlugin");
+      assert.equal(kcp.metadata.annotations["kubernetes.io/ingress.class"], "kong-latency");
+      assert.equal(kcp.metadata.labels.global, "true");
+      const gc = one(objs, "GatewayConfiguration");
+      assert.equal(gc.spec.controlPlaneOptions.ingressClass, "kong-latency");
+      for (const o of [kcp, gc]) assert.deepEqual(validateObject(o as never), [], objectName(o as never));
+      const r = helmTemplateRaw(helm, {
+        gatewayConfiguration: { spec: { controlPlaneOptions: { ingressClass: "other" } } },
+        plugin: { kongClusterPlugin: CLUSTER },
+      });
+      assert.match(
+        r.stderr,
+        /controlPlaneOptions\.ingressClass=other differs from plugin\.kongClusterPlugin\.ingressClass=kong-latency/,
+      );
+    });
+
+    it("v1beta1: the controller's CONTROLLER_INGRESS_CLASS must name the class", function () {
+      const v1beta1 = (env: Obj[]) => ({
+        gatewayConfiguration: {
+          apiVersion: "gateway-operator.konghq.com/v1beta1",
+          spec: {
+            controlPlaneOptions: {
+              deployment: { podTemplateSpec: { spec: { containers: [{ name: "controller", env }] } } },
+            },
+          },
+        },
+        plugin: { kongClusterPlugin: CLUSTER },
+      });
+      const r = helmTemplateRaw(helm, v1beta1([]));
+      assert.equal(r.ok, false);
+      assert.match(r.stderr, /env: \[\{name: CONTROLLER_INGRESS_CLASS, value: kong-latency\}\]/);
+      const objs = render(helm, v1beta1([{ name: "CONTROLLER_INGRESS_CLASS", value: "kong-latency" }]));
+      assert.equal(one(objs, "KongClusterPlugin").metadata.annotations["kubernetes.io/ingress.class"], "kong-latency");
     });
   });
 });

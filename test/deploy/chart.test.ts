@@ -63,7 +63,7 @@ const VARIANTS: Record<string, Values> = {
   "injected without native sidecars": { nativeSidecars: false },
   "ingest token, exporter on every interface": {
     exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } },
-    plugin: { kongClusterPlugin: { enabled: true } },
+    plugin: { kongPlugins: { enabled: true } },
   },
   "ingest token, kongImage mode, without native sidecar": {
     pluginServer: { mode: "kongImage" },
@@ -112,7 +112,7 @@ const VARIANTS: Record<string, Values> = {
     },
     plugin: {
       config: { flush_interval: 0.5, latencies: ["upstream", "request", "kong"], max_services: 5000 },
-      kongClusterPlugin: { enabled: true },
+      kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
       kongPlugins: { enabled: true, namespaces: ["default", "shop"] },
     },
     metricsService: { labels: { scrape: "yes" }, annotations: { "example.com/a": "b" } },
@@ -249,7 +249,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         // NOTES.txt renders, and tells how to point the GatewayClass at the GatewayConfiguration.
         const notes = renderNotes(helm, values, { release: RELEASE[name] ?? "kle" });
         const gc = one(objs, "GatewayConfiguration");
-        assert.ok(notes.includes(`"name":"${gc.metadata.name}","namespace":"${gc.metadata.namespace}"`), notes);
+        assert.ok(notes.includes(`"kind":"GatewayConfiguration","name":"${gc.metadata.name}"}}}}`), notes);
       });
     }
   });
@@ -404,7 +404,9 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
     });
 
     it("without a token: no Secret volume, no mount, no exporter_token_file", function () {
-      const objs = render(helm, { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } });
+      const objs = render(helm, {
+        plugin: { kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" }, kongPlugins: { enabled: true } },
+      });
       const spec = podTemplate(objs).spec;
       assert.ok(!spec.volumes.some((v: Obj) => v.secret), "no Secret volume");
       for (const c of [...spec.initContainers, ...spec.containers]) {
@@ -428,7 +430,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
           ...values,
           exporter: { ingestToken: { ...TOKEN, key: "ingest-token" } },
           plugin: {
-            kongClusterPlugin: { enabled: true },
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
             kongPlugins: { enabled: true, namespaces: ["default", "shop"] },
           },
         });
@@ -463,7 +465,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         assert.match(
           notes,
           /exporter_token_file: "\/etc\/upstream-latency\/ingest-token\/token"/,
-          "the NOTES example enables the plugin with the token",
+          "the NOTES name the token file for KongPlugins written by hand",
         );
       });
     }
@@ -477,17 +479,17 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       ]) {
         const objs = render(helm, {
           exporter: { ingestAddress, ingestToken: TOKEN },
-          plugin: { kongClusterPlugin: { enabled: true } },
+          plugin: { kongPlugins: { enabled: true } },
         });
         assert.equal(flag(exporterArgs(objs), "--ingest-address"), ingestAddress);
-        assert.equal(one(objs, "KongClusterPlugin").config.exporter_url, url, ingestAddress);
+        assert.equal(one(objs, "KongPlugin").config.exporter_url, url, ingestAddress);
       }
       const given = render(helm, {
         exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: TOKEN },
-        plugin: { config: { exporter_url: "http://localhost:9543" }, kongClusterPlugin: { enabled: true } },
+        plugin: { config: { exporter_url: "http://localhost:9543" }, kongPlugins: { enabled: true } },
       });
       assert.equal(
-        one(given, "KongClusterPlugin").config.exporter_url,
+        one(given, "KongPlugin").config.exporter_url,
         "http://localhost:9543",
         "a given exporter_url is kept",
       );

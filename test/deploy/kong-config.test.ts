@@ -12,7 +12,7 @@ import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject } from "./support/helm";
 import { checkKongConfig, type KongFieldList } from "./support/kong-schema";
 import { IMAGES, KONG_CONFIG, loadDist, needOrSkip, readText } from "./support/paths";
-import { adapterRules, clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
+import { adapterRules, containerOf, envOf, kongPluginConfig, podSpec } from "./support/rendered";
 import { objectName, validateObject } from "./support/validate";
 
 type Obj = Record<string, any>;
@@ -288,10 +288,10 @@ describe("deploy: kong-config/", function () {
 
     it("the commented exporter_token_file of every example passes the plugin's schema; in kubernetes/ it is the chart's path", function () {
       const helm = requireHelm(this);
-      const chartPath = clusterPluginConfig(
+      const chartPath = kongPluginConfig(
         render(helm, {
           exporter: { ingestToken: { existingSecret: "t" } },
-          plugin: { kongClusterPlugin: { enabled: true } },
+          plugin: { kongPlugins: { enabled: true } },
         }),
       ).exporter_token_file;
       for (const file of [...declarativeFiles(), ...kubernetesFiles()]) {
@@ -320,16 +320,24 @@ describe("deploy: kong-config/", function () {
     it("the plugin configuration the chart renders passes the plugin's schema", function () {
       const helm = requireHelm(this);
       for (const values of [
-        { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } },
+        {
+          plugin: {
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
+            kongPlugins: { enabled: true },
+          },
+        },
         {
           exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } },
-          plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } },
+          plugin: {
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
+            kongPlugins: { enabled: true },
+          },
         },
         {
           exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" },
           plugin: {
             config: { flush_interval: 0.1, latencies: ["upstream", "request", "kong"], max_services: 100000 },
-            kongClusterPlugin: { enabled: true },
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
           },
         },
       ]) {

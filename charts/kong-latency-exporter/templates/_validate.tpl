@@ -74,6 +74,7 @@ values to change.
 {{- if hasKey $dep "podTemplateSpec" -}}
 {{- fail "gatewayConfiguration.spec.dataPlaneOptions.deployment.podTemplateSpec is built by the chart: put pod fields in podTemplate.spec (merged into it), labels and annotations in podTemplate.labels and .annotations." -}}
 {{- end -}}
+{{- include "kle.checkClusterPluginClass" . -}}
 {{- if and $v.monitoring.enabled (eq $v.monitoring.kind "ServiceMonitor") (not $v.metricsService.enabled) -}}
 {{- fail "monitoring.kind=ServiceMonitor scrapes the metrics Service: set metricsService.enabled=true, or use monitoring.kind=PodMonitor." -}}
 {{- end -}}
@@ -134,6 +135,40 @@ Argument: (list $root "where the list is set" envVars).
 {{- if hasKey $taken $port -}}
 {{- fail (printf "%s: %s=%s makes Kong listen on port %s, the exporter's (%s): choose another port for one of them." $where $env.name $env.value $port (get $taken $port)) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A KongClusterPlugin reaches every control plane of its ingress class, and each operator-managed one takes
+"kong" unless told otherwise: the plugin needs a class of its own, which this configuration's control plane
+takes (v2beta1: the chart sets controlPlaneOptions.ingressClass; v1beta1: the controller's environment).
+*/}}
+{{- define "kle.checkClusterPluginClass" -}}
+{{- $v := .Values -}}
+{{- $class := $v.plugin.kongClusterPlugin.ingressClass -}}
+{{- if $v.plugin.kongClusterPlugin.enabled -}}
+{{- if or (not $class) (eq $class "kong") -}}
+{{- fail (printf "plugin.kongClusterPlugin.enabled needs plugin.kongClusterPlugin.ingressClass, a class of its own (got %q): every operator-managed control plane takes class \"kong\" unless told otherwise, and a Gateway whose Kong pods lack the plugin would get a configuration Kong refuses, and stop syncing. Prefer plugin.kongPlugins, attached to the routes or services to measure." $class) -}}
+{{- end -}}
+{{- $spec := $v.gatewayConfiguration.spec -}}
+{{- if eq $v.gatewayConfiguration.apiVersion "gateway-operator.konghq.com/v2beta1" -}}
+{{- $given := dig "controlPlaneOptions" "ingressClass" "" $spec -}}
+{{- if and $given (ne $given $class) -}}
+{{- fail (printf "gatewayConfiguration.spec.controlPlaneOptions.ingressClass=%s differs from plugin.kongClusterPlugin.ingressClass=%s: the control plane would not take the KongClusterPlugin. Leave the former unset (the chart sets it) or make them equal." $given $class) -}}
+{{- end -}}
+{{- else -}}
+{{- $set := "" -}}
+{{- range dig "controlPlaneOptions" "deployment" "podTemplateSpec" "spec" "containers" list $spec -}}
+{{- if eq .name "controller" -}}
+{{- range .env -}}
+{{- if eq .name "CONTROLLER_INGRESS_CLASS" }}{{ $set = .value }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if ne $set $class -}}
+{{- fail (printf "plugin.kongClusterPlugin.ingressClass=%s with gatewayConfiguration.apiVersion v1beta1: give the control plane the class too, in gatewayConfiguration.spec.controlPlaneOptions.deployment.podTemplateSpec.spec.containers: [{name: controller, env: [{name: CONTROLLER_INGRESS_CLASS, value: %s}]}]." $class $class) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

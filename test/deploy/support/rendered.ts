@@ -51,9 +51,9 @@ export function adapterRules(objs: K8sObject[]): Obj[] {
   return parse(cm.data["config.yaml"]).rules;
 }
 
-/** The plugin configuration of the KongClusterPlugin (plugin.kongClusterPlugin.enabled=true). */
-export function clusterPluginConfig(objs: K8sObject[]): Obj {
-  const kcp = objs.find((o) => o.kind === "KongClusterPlugin") as Obj | undefined;
-  assert.ok(kcp, "no KongClusterPlugin rendered");
-  return kcp.config;
+/** The plugin configuration of the first KongPlugin (plugin.kongPlugins.enabled=true). */
+export function kongPluginConfig(objs: K8sObject[]): Obj {
+  const kp = objs.find((o) => o.kind === "KongPlugin") as Obj | undefined;
+  assert.ok(kp, "no KongPlugin rendered");
+  return kp.config;
 }
