@@ -7,7 +7,7 @@
 import { strict as assert } from "node:assert";
 import { parse } from "yaml";
 import { helmTemplateRaw, render, renderNotes, requireHelm, type Values } from "./support/helm";
-import { byKind, containerOf, envOf, one, podSpec, podTemplate } from "./support/rendered";
+import { WITH_RULES_CONFIGMAP, byKind, containerOf, envOf, one, podSpec, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -348,6 +348,25 @@ describe("deploy: Helm chart in a cluster", function () {
       assert.match(r.stderr, /env: \[\{name: CONTROLLER_INGRESS_CLASS, value: kong-latency\}\]/);
       const objs = render(helm, v1beta1([{ name: "CONTROLLER_INGRESS_CLASS", value: "kong-latency" }]));
       assert.equal(one(objs, "KongClusterPlugin").metadata.annotations["kubernetes.io/ingress.class"], "kong-latency");
+    });
+  });
+
+  describe("prometheus-adapter reads its rules once: they belong to its chart", function () {
+    it("no ConfigMap by default; NOTES give the rules as the adapter chart's values, which it rolls on change", function () {
+      assert.equal(byKind(render(helm), "ConfigMap").filter((c) => c.data["config.yaml"]).length, 0);
+      assert.match(
+        renderNotes(helm),
+        /helm upgrade --install --create-namespace -n prometheus prometheus-adapter prometheus-community\/prometheus-adapter \\\n\s+-f kong-config\/prometheus-adapter\/values\.yaml/,
+      );
+    });
+
+    it("the opt-in ConfigMap survives helm uninstall, and NOTES say to restart the adapter after a change", function () {
+      const cm = byKind(render(helm, WITH_RULES_CONFIGMAP), "ConfigMap").find((c) => c.data["config.yaml"]);
+      assert.equal(cm?.metadata.annotations["helm.sh/resource-policy"], "keep");
+      assert.match(
+        renderNotes(helm, WITH_RULES_CONFIGMAP),
+        /--set rules\.existing=kle-kong-latency-exporter-adapter-rules[\s\S]*kubectl -n prometheus rollout restart deployment prometheus-adapter/,
+      );
     });
   });
 });

@@ -17,7 +17,7 @@ import {
   type K8sObject,
   type Values,
 } from "./support/helm";
-import { adapterRules, byKind, containerOf, envOf, one, podTemplate } from "./support/rendered";
+import { WITH_RULES_CONFIGMAP, adapterRules, byKind, containerOf, envOf, one, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { knownCrdVersions, objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -122,7 +122,7 @@ const VARIANTS: Record<string, Values> = {
       metricRelabelings: [{ action: "drop", sourceLabels: ["__name__"], regex: "nodejs_.*" }],
     },
     prometheus: { url: "http://prometheus-operated.monitoring.svc", port: 9090 },
-    prometheusAdapter: { rulesConfigMap: { name: "latency-rules", namespace: "monitoring" } },
+    prometheusAdapter: { rulesConfigMap: { enabled: true, name: "latency-rules", namespace: "monitoring" } },
     autoscaling: {
       hpa: { enabled: true },
       targets: [{ ...ECHO_TARGET, behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } }],
@@ -521,7 +521,8 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
 
   describe("prometheus-adapter rules", function () {
     function rules(values: Values = {}): Obj[] {
-      return adapterRules(render(helm, values));
+      const adapter = { ...(values.prometheusAdapter as Obj), ...WITH_RULES_CONFIGMAP.prometheusAdapter };
+      return adapterRules(render(helm, { ...values, prometheusAdapter: adapter }));
     }
 
     it("the average is the guide's rule, verbatim; the p99 reads the exporter's percentile gauge", function () {
@@ -546,7 +547,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
     });
 
     it("lands in the adapter's namespace, and each rule can be switched off", function () {
-      const cm = byKind(render(helm), "ConfigMap").find((c) => c.data["config.yaml"])!;
+      const cm = byKind(render(helm, WITH_RULES_CONFIGMAP), "ConfigMap").find((c) => c.data["config.yaml"])!;
       assert.equal(cm.metadata.namespace, "prometheus");
       assert.deepEqual(
         rules({ prometheusAdapter: { p99: false } }).map((x) => x.name.as),

@@ -12,7 +12,7 @@ import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject } from "./support/helm";
 import { checkKongConfig, type KongFieldList } from "./support/kong-schema";
 import { IMAGES, KONG_CONFIG, loadDist, needOrSkip, readText } from "./support/paths";
-import { adapterRules, containerOf, envOf, kongPluginConfig, podSpec } from "./support/rendered";
+import { WITH_RULES_CONFIGMAP, adapterRules, containerOf, envOf, kongPluginConfig, podSpec } from "./support/rendered";
 import { objectName, validateObject } from "./support/validate";
 
 type Obj = Record<string, any>;
@@ -360,7 +360,7 @@ describe("deploy: kong-config/", function () {
 
     it("the rules are those of the chart's ConfigMap", function () {
       const helm = requireHelm(this);
-      assert.deepEqual(values.rules.custom, adapterRules(render(helm)));
+      assert.deepEqual(values.rules.custom, adapterRules(render(helm, WITH_RULES_CONFIGMAP)));
     });
   });
 });

@@ -44,6 +44,9 @@ export function envOf(c: Obj): Record<string, string> {
   return out;
 }
 
+/** Values that render the prometheus-adapter ConfigMap, off by default (the rules go to the adapter's chart). */
+export const WITH_RULES_CONFIGMAP = { prometheusAdapter: { rulesConfigMap: { enabled: true } } };
+
 /** The rules of the prometheus-adapter ConfigMap (its config.yaml). */
 export function adapterRules(objs: K8sObject[]): Obj[] {
   const cm = objs.find((o) => o.kind === "ConfigMap" && (o as Obj).data?.["config.yaml"]) as Obj | undefined;
