@@ -249,7 +249,7 @@ describe("deploy: kong-config/", function () {
       }
     });
 
-    it("Kubernetes form: KongPlugin on an HTTPRoute and on a Service, global KongClusterPlugin; all valid", function () {
+    it("Kubernetes form: KongPlugin on an HTTPRoute and on a Service, global KongClusterPlugin of a class of its own; all valid", function () {
       const objs = kubernetesObjects();
       const problems = objs.flatMap(({ file, obj }) =>
         validateObject(obj).map((e) => `${file} ${objectName(obj)}: ${e}`),
@@ -278,10 +278,9 @@ describe("deploy: kong-config/", function () {
       assert.deepEqual([...attached].sort(), ["HTTPRoute", "Service"]);
       const cluster = plugins.find(({ obj }) => obj.kind === "KongClusterPlugin")!.obj;
       assert.equal(cluster.metadata.labels?.global, "true");
-      assert.ok(
-        cluster.metadata.annotations?.["kubernetes.io/ingress.class"],
-        "KIC ignores a KongClusterPlugin without its ingress class",
-      );
+      const ingressClass = cluster.metadata.annotations?.["kubernetes.io/ingress.class"];
+      assert.ok(ingressClass, "KIC ignores a KongClusterPlugin without its ingress class");
+      assert.notEqual(ingressClass, "kong", "every operator-managed control plane takes class kong by default");
       const route = objs.find(({ obj }) => obj.kind === "HTTPRoute")!.obj as Obj;
       assert.equal(route.spec.rules[0].matches[0].path.value, "/echo", "the guide's echo route");
     });
