@@ -5,9 +5,11 @@
  * the rendered objects.
  */
 import { strict as assert } from "node:assert";
+import * as path from "node:path";
 import { parse } from "yaml";
 import { helmTemplateRaw, render, renderNotes, requireHelm, type Values } from "./support/helm";
 import { WITH_RULES_CONFIGMAP, byKind, containerOf, envOf, one, podSpec, podTemplate } from "./support/rendered";
+import { REPO, readText } from "./support/paths";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -280,6 +282,27 @@ describe("deploy: Helm chart in a cluster", function () {
         at = i;
       }
       assert.doesNotMatch(notes, /patch gatewayclass/, "the class-wide form is the README's, with its consequences");
+    });
+
+    it("the README's Deploying section types the commands the NOTES give", function () {
+      const readme = readText(path.join(REPO, "README.md"));
+      const deploying = readme.slice(
+        readme.indexOf("## Deploying"),
+        readme.indexOf("\n## ", readme.indexOf("## Deploying") + 1),
+      );
+      const notes = renderNotes(helm, {}, { release: "kong-latency", namespace: "default" });
+      for (const command of [
+        `'{"spec":{"infrastructure":{"parametersRef":{"group":"gateway-operator.konghq.com","kind":"GatewayConfiguration","name":"kong-latency-kong-latency-exporter"}}}}'`,
+        "kubectl -n default wait dataplane -l gateway-operator.konghq.com/managed-by=gateway --for=condition=Ready --timeout=10m",
+        "helm upgrade kong-latency charts/kong-latency-exporter -n default --reuse-values",
+        "--set plugin.kongPlugins.enabled=true",
+        "annotate httproute",
+        "helm upgrade --install --create-namespace -n prometheus prometheus-adapter prometheus-community/prometheus-adapter",
+        "-f kong-config/prometheus-adapter/values.yaml",
+      ]) {
+        assert.ok(deploying.includes(command), `README's Deploying lacks: ${command}`);
+        assert.ok(notes.includes(command), `NOTES lack: ${command}`);
+      }
     });
 
     it("step 2: KongPlugins in the listed namespaces, and NOTES that say how to attach them", function () {
