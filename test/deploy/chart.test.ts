@@ -17,7 +17,7 @@ import {
   type K8sObject,
   type Values,
 } from "./support/helm";
-import { adapterRules, envOf, podTemplate } from "./support/rendered";
+import { WITH_RULES_CONFIGMAP, adapterRules, byKind, containerOf, envOf, one, podTemplate } from "./support/rendered";
 import { operatorDeployment, strategicMerge } from "./support/smp";
 import { knownCrdVersions, objectName, validateObject, validatePodTemplateSpec } from "./support/validate";
 
@@ -60,13 +60,14 @@ const VARIANTS: Record<string, Values> = {
     pluginServer: { mode: "kongImage" },
     kong: { image: "registry.example.com/kong-upstream-latency:3.9" },
   },
-  "injected without native sidecar": { pluginServer: { nativeSidecar: false } },
+  "injected without native sidecars": { nativeSidecars: false },
   "ingest token, exporter on every interface": {
     exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } },
-    plugin: { kongClusterPlugin: { enabled: true } },
+    plugin: { kongPlugins: { enabled: true } },
   },
   "ingest token, kongImage mode, without native sidecar": {
-    pluginServer: { mode: "kongImage", nativeSidecar: false },
+    pluginServer: { mode: "kongImage" },
+    nativeSidecars: false,
     kong: { image: "registry.example.com/kong-upstream-latency:3.9" },
     exporter: { ingestToken: { existingSecret: "kle-ingest-token", key: "ingest.token" } },
   },
@@ -111,7 +112,7 @@ const VARIANTS: Record<string, Values> = {
     },
     plugin: {
       config: { flush_interval: 0.5, latencies: ["upstream", "request", "kong"], max_services: 5000 },
-      kongClusterPlugin: { enabled: true },
+      kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
       kongPlugins: { enabled: true, namespaces: ["default", "shop"] },
     },
     metricsService: { labels: { scrape: "yes" }, annotations: { "example.com/a": "b" } },
@@ -121,7 +122,7 @@ const VARIANTS: Record<string, Values> = {
       metricRelabelings: [{ action: "drop", sourceLabels: ["__name__"], regex: "nodejs_.*" }],
     },
     prometheus: { url: "http://prometheus-operated.monitoring.svc", port: 9090 },
-    prometheusAdapter: { rulesConfigMap: { name: "latency-rules", namespace: "monitoring" } },
+    prometheusAdapter: { rulesConfigMap: { enabled: true, name: "latency-rules", namespace: "monitoring" } },
     autoscaling: {
       hpa: { enabled: true },
       targets: [{ ...ECHO_TARGET, behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } }],
@@ -141,17 +142,9 @@ const RELEASE: Record<string, string> = {
   "a 53-character release name (names stay within 63)": "a-very-long-release-name-to-check-name-truncation-xyz",
 };
 
-function byKind(objs: K8sObject[], kind: string): Obj[] {
-  return objs.filter((o) => o.kind === kind);
-}
-
-function one(objs: K8sObject[], kind: string): Obj {
-  const found = byKind(objs, kind);
-  assert.equal(found.length, 1, `expected one ${kind}, got ${found.length}`);
-  return found[0];
-}
-
-function container(spec: Obj, name: string, list: "containers" | "initContainers" = "containers"): Obj {
+/** A container by name: in `list` when given, else among the init containers and the containers. */
+function container(spec: Obj, name: string, list?: "containers" | "initContainers"): Obj {
+  if (!list) return containerOf(spec, name);
   const c = (spec[list] ?? []).find((x: Obj) => x.name === name);
   assert.ok(c, `no ${list} entry named ${name}`);
   return c;
@@ -244,6 +237,8 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
             );
           }
         }
+        for (const np of byKind(objs, "NetworkPolicy"))
+          assert.ok(matches(np.spec.podSelector.matchLabels, podLabels), "the NetworkPolicy must select the Kong pods");
         for (const pm of byKind(objs, "PodMonitor")) {
           assert.ok(matches(pm.spec.selector.matchLabels, podLabels), "the PodMonitor must select the Kong pods");
           assert.ok(portNames.has(pm.spec.podMetricsEndpoints[0].port), "PodMonitor port must name a container port");
@@ -254,13 +249,13 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         // NOTES.txt renders, and tells how to point the GatewayClass at the GatewayConfiguration.
         const notes = renderNotes(helm, values, { release: RELEASE[name] ?? "kle" });
         const gc = one(objs, "GatewayConfiguration");
-        assert.ok(notes.includes(`"name":"${gc.metadata.name}","namespace":"${gc.metadata.namespace}"`), notes);
+        assert.ok(notes.includes(`"kind":"GatewayConfiguration","name":"${gc.metadata.name}"}}}}`), notes);
       });
     }
   });
 
   describe("GatewayConfiguration", function () {
-    it("default: v2beta1; init container writes the plugin info, native sidecar serves, Kong has no start_cmd", function () {
+    it("default: v2beta1; init container writes the plugin info, native sidecars export and serve, Kong has no start_cmd", function () {
       const objs = render(helm);
       const gc = one(objs, "GatewayConfiguration");
       assert.equal(gc.apiVersion, "gateway-operator.konghq.com/v2beta1");
@@ -268,8 +263,8 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       const spec = podTemplate(objs).spec;
       assert.deepEqual(
         spec.initContainers.map((c: Obj) => c.name),
-        ["upstream-latency-info", "upstream-latency"],
-        "the plugin info must be written before the plugin server and Kong start",
+        ["upstream-latency-info", "latency-exporter", "upstream-latency"],
+        "the plugin info is written before anything starts; the exporter, declared before the plugin server, stops after it",
       );
       const server = container(spec, "upstream-latency", "initContainers");
       assert.equal(server.restartPolicy, "Always");
@@ -306,8 +301,14 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
     it("kongImage mode: Kong's own image starts and queries the plugin server; no plugin-server container", function () {
       const objs = render(helm, VARIANTS["kongImage mode"]);
       const spec = podTemplate(objs).spec;
-      assert.equal(spec.initContainers, undefined);
-      assert.deepEqual(spec.containers.map((c: Obj) => c.name).sort(), ["latency-exporter", "proxy"]);
+      assert.deepEqual(
+        spec.initContainers.map((c: Obj) => c.name),
+        ["latency-exporter"],
+      );
+      assert.deepEqual(
+        spec.containers.map((c: Obj) => c.name),
+        ["proxy"],
+      );
       const proxy = container(spec, "proxy");
       assert.equal(proxy.image, "registry.example.com/kong-upstream-latency:3.9");
       const env = envOf(proxy);
@@ -318,13 +319,14 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       assert.match(env.KONG_PLUGINSERVER_UPSTREAM_LATENCY_QUERY_CMD, /--dump-all-plugins$/);
     });
 
-    it("without native sidecars the plugin server is an ordinary container", function () {
-      const spec = podTemplate(render(helm, VARIANTS["injected without native sidecar"])).spec;
+    it("without native sidecars the plugin server and the exporter are ordinary containers", function () {
+      const spec = podTemplate(render(helm, VARIANTS["injected without native sidecars"])).spec;
       assert.deepEqual(
         spec.initContainers.map((c: Obj) => c.name),
         ["upstream-latency-info"],
       );
-      assert.equal(container(spec, "upstream-latency").restartPolicy, undefined);
+      for (const name of ["upstream-latency", "latency-exporter"])
+        assert.equal(container(spec, name, "containers").restartPolicy, undefined, name);
     });
 
     it("a unix: ingest address puts the exporter on the shared volume, and the plugin's exporter_url follows", function () {
@@ -345,8 +347,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         byKind(objs, "KongPlugin").map((k) => k.metadata.namespace),
         ["default", "shop"],
       );
-      const mapping = byKind(objs, "ConfigMap").find((c) => c.data["mapping.yaml"]);
-      assert.deepEqual(parse(mapping!.data["mapping.yaml"]), {
+      assert.deepEqual(parse(podTemplate(objs).metadata.annotations["kong-latency-exporter/mapping"]), {
         byName: { "legacy-billing": { namespace: "billing", name: "api" } },
       });
       assert.equal(envOf(container(spec, "proxy")).KONG_PLUGINS, "bundled,my-plugin,upstream-latency");
@@ -403,7 +404,9 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
     });
 
     it("without a token: no Secret volume, no mount, no exporter_token_file", function () {
-      const objs = render(helm, { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } });
+      const objs = render(helm, {
+        plugin: { kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" }, kongPlugins: { enabled: true } },
+      });
       const spec = podTemplate(objs).spec;
       assert.ok(!spec.volumes.some((v: Obj) => v.secret), "no Secret volume");
       for (const c of [...spec.initContainers, ...spec.containers]) {
@@ -415,7 +418,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
 
     for (const [mode, values, pluginServer] of [
       ["injected, native sidecar", {}, ["initContainers", "upstream-latency"]],
-      ["injected, ordinary container", { pluginServer: { nativeSidecar: false } }, ["containers", "upstream-latency"]],
+      ["injected, ordinary container", { nativeSidecars: false }, ["containers", "upstream-latency"]],
       [
         "kongImage (the plugin server runs in Kong's container)",
         { pluginServer: { mode: "kongImage" }, kong: { image: "example/kong:3.9" } },
@@ -427,7 +430,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
           ...values,
           exporter: { ingestToken: { ...TOKEN, key: "ingest-token" } },
           plugin: {
-            kongClusterPlugin: { enabled: true },
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
             kongPlugins: { enabled: true, namespaces: ["default", "shop"] },
           },
         });
@@ -462,7 +465,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         assert.match(
           notes,
           /exporter_token_file: "\/etc\/upstream-latency\/ingest-token\/token"/,
-          "the NOTES example enables the plugin with the token",
+          "the NOTES name the token file for KongPlugins written by hand",
         );
       });
     }
@@ -476,17 +479,17 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       ]) {
         const objs = render(helm, {
           exporter: { ingestAddress, ingestToken: TOKEN },
-          plugin: { kongClusterPlugin: { enabled: true } },
+          plugin: { kongPlugins: { enabled: true } },
         });
         assert.equal(flag(exporterArgs(objs), "--ingest-address"), ingestAddress);
-        assert.equal(one(objs, "KongClusterPlugin").config.exporter_url, url, ingestAddress);
+        assert.equal(one(objs, "KongPlugin").config.exporter_url, url, ingestAddress);
       }
       const given = render(helm, {
         exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: TOKEN },
-        plugin: { config: { exporter_url: "http://localhost:9543" }, kongClusterPlugin: { enabled: true } },
+        plugin: { config: { exporter_url: "http://localhost:9543" }, kongPlugins: { enabled: true } },
       });
       assert.equal(
-        one(given, "KongClusterPlugin").config.exporter_url,
+        one(given, "KongPlugin").config.exporter_url,
         "http://localhost:9543",
         "a given exporter_url is kept",
       );
@@ -518,7 +521,8 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
 
   describe("prometheus-adapter rules", function () {
     function rules(values: Values = {}): Obj[] {
-      return adapterRules(render(helm, values));
+      const adapter = { ...(values.prometheusAdapter as Obj), ...WITH_RULES_CONFIGMAP.prometheusAdapter };
+      return adapterRules(render(helm, { ...values, prometheusAdapter: adapter }));
     }
 
     it("the average is the guide's rule, verbatim; the p99 reads the exporter's percentile gauge", function () {
@@ -543,7 +547,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
     });
 
     it("lands in the adapter's namespace, and each rule can be switched off", function () {
-      const cm = byKind(render(helm), "ConfigMap").find((c) => c.data["config.yaml"])!;
+      const cm = byKind(render(helm, WITH_RULES_CONFIGMAP), "ConfigMap").find((c) => c.data["config.yaml"])!;
       assert.equal(cm.metadata.namespace, "prometheus");
       assert.deepEqual(
         rules({ prometheusAdapter: { p99: false } }).map((x) => x.name.as),
@@ -650,7 +654,7 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
       [
         "native sidecars on Kubernetes 1.28",
         {},
-        /needs Kubernetes 1\.29 or later.*Set pluginServer\.nativeSidecar=false/,
+        /nativeSidecars=true needs Kubernetes 1\.29 or later.*Set nativeSidecars=false/,
         "1.28.5",
       ],
       [

@@ -12,7 +12,7 @@ import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject } from "./support/helm";
 import { checkKongConfig, type KongFieldList } from "./support/kong-schema";
 import { IMAGES, KONG_CONFIG, loadDist, needOrSkip, readText } from "./support/paths";
-import { adapterRules, clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
+import { WITH_RULES_CONFIGMAP, adapterRules, containerOf, envOf, kongPluginConfig, podSpec } from "./support/rendered";
 import { objectName, validateObject } from "./support/validate";
 
 type Obj = Record<string, any>;
@@ -249,7 +249,7 @@ describe("deploy: kong-config/", function () {
       }
     });
 
-    it("Kubernetes form: KongPlugin on an HTTPRoute and on a Service, global KongClusterPlugin; all valid", function () {
+    it("Kubernetes form: KongPlugin on an HTTPRoute and on a Service, global KongClusterPlugin of a class of its own; all valid", function () {
       const objs = kubernetesObjects();
       const problems = objs.flatMap(({ file, obj }) =>
         validateObject(obj).map((e) => `${file} ${objectName(obj)}: ${e}`),
@@ -278,20 +278,19 @@ describe("deploy: kong-config/", function () {
       assert.deepEqual([...attached].sort(), ["HTTPRoute", "Service"]);
       const cluster = plugins.find(({ obj }) => obj.kind === "KongClusterPlugin")!.obj;
       assert.equal(cluster.metadata.labels?.global, "true");
-      assert.ok(
-        cluster.metadata.annotations?.["kubernetes.io/ingress.class"],
-        "KIC ignores a KongClusterPlugin without its ingress class",
-      );
+      const ingressClass = cluster.metadata.annotations?.["kubernetes.io/ingress.class"];
+      assert.ok(ingressClass, "KIC ignores a KongClusterPlugin without its ingress class");
+      assert.notEqual(ingressClass, "kong", "every operator-managed control plane takes class kong by default");
       const route = objs.find(({ obj }) => obj.kind === "HTTPRoute")!.obj as Obj;
       assert.equal(route.spec.rules[0].matches[0].path.value, "/echo", "the guide's echo route");
     });
 
     it("the commented exporter_token_file of every example passes the plugin's schema; in kubernetes/ it is the chart's path", function () {
       const helm = requireHelm(this);
-      const chartPath = clusterPluginConfig(
+      const chartPath = kongPluginConfig(
         render(helm, {
           exporter: { ingestToken: { existingSecret: "t" } },
-          plugin: { kongClusterPlugin: { enabled: true } },
+          plugin: { kongPlugins: { enabled: true } },
         }),
       ).exporter_token_file;
       for (const file of [...declarativeFiles(), ...kubernetesFiles()]) {
@@ -320,16 +319,24 @@ describe("deploy: kong-config/", function () {
     it("the plugin configuration the chart renders passes the plugin's schema", function () {
       const helm = requireHelm(this);
       for (const values of [
-        { plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } } },
+        {
+          plugin: {
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
+            kongPlugins: { enabled: true },
+          },
+        },
         {
           exporter: { ingestAddress: "0.0.0.0:9543", ingestToken: { existingSecret: "kle-ingest-token" } },
-          plugin: { kongClusterPlugin: { enabled: true }, kongPlugins: { enabled: true } },
+          plugin: {
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
+            kongPlugins: { enabled: true },
+          },
         },
         {
           exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" },
           plugin: {
             config: { flush_interval: 0.1, latencies: ["upstream", "request", "kong"], max_services: 100000 },
-            kongClusterPlugin: { enabled: true },
+            kongClusterPlugin: { enabled: true, ingressClass: "kong-latency" },
           },
         },
       ]) {
@@ -352,7 +359,7 @@ describe("deploy: kong-config/", function () {
 
     it("the rules are those of the chart's ConfigMap", function () {
       const helm = requireHelm(this);
-      assert.deepEqual(values.rules.custom, adapterRules(render(helm)));
+      assert.deepEqual(values.rules.custom, adapterRules(render(helm, WITH_RULES_CONFIGMAP)));
     });
   });
 });

@@ -43,7 +43,7 @@ import {
   type PathMap,
   type RunningExporter,
 } from "./support/procs";
-import { clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
+import { containerOf, envOf, kongPluginConfig, podSpec } from "./support/rendered";
 
 type Obj = Record<string, any>;
 
@@ -153,7 +153,7 @@ describe("deploy: the rendered command lines run the real plugin server and expo
 
   /** The plugin configuration the chart renders, its container paths mapped. */
   function pluginConfig(values: Values, map: PathMap): Obj {
-    const config = clusterPluginConfig(render(helm, { ...values, plugin: { kongClusterPlugin: { enabled: true } } }));
+    const config = kongPluginConfig(render(helm, { ...values, plugin: { kongPlugins: { enabled: true } } }));
     return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? mapArg(v, map) : v]));
   }
 
@@ -184,7 +184,7 @@ describe("deploy: the rendered command lines run the real plugin server and expo
     ["injected, native sidecar", {}],
     [
       "injected, ordinary container, unix: ingest",
-      { pluginServer: { nativeSidecar: false }, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } },
+      { nativeSidecars: false, exporter: { ingestAddress: "unix:/upstream-latency/ingest.sock" } },
     ],
     [
       "injected, ingest token, exporter on every interface",

@@ -28,7 +28,7 @@ import {
   run,
   startExporterContainer,
 } from "./support/procs";
-import { clusterPluginConfig, containerOf, envOf, podSpec } from "./support/rendered";
+import { containerOf, envOf, kongPluginConfig, podSpec } from "./support/rendered";
 
 type Obj = Record<string, any>;
 
@@ -66,10 +66,10 @@ describe("deploy: a Kong pod as the chart builds it, driven by the Kong emulator
   ] as [string, Values][]) {
     it(`${name}: proxied requests show up as kong_upstream_latency_ms of default/echo`, async function () {
       const helm = requireHelm(this);
-      const objs = render(helm, { ...values, plugin: { kongClusterPlugin: { enabled: true } } });
+      const objs = render(helm, { ...values, plugin: { kongPlugins: { enabled: true } } });
       const spec = podSpec(objs);
       const map = podPathMap(fs.mkdtempSync(path.join(tmp, "pod-")));
-      const rendered = clusterPluginConfig(objs);
+      const rendered = kongPluginConfig(objs);
 
       // Init container, then the containers.
       const init = run(argvOf(containerOf(spec, "upstream-latency-info"), map), { timeoutMs: 30_000 });

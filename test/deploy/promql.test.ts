@@ -15,7 +15,7 @@ import { stringify } from "yaml";
 import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject, type Values } from "./support/helm";
 import { isExecutable, needOrSkip, onPath } from "./support/paths";
-import { adapterRules } from "./support/rendered";
+import { WITH_RULES_CONFIGMAP, adapterRules } from "./support/rendered";
 
 type Obj = Record<string, any>;
 
@@ -172,7 +172,7 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
       ["sm", { autoscaling: { keda: { enabled: true }, targets: [TARGET] } }],
       ["pm", { monitoring: { kind: "PodMonitor" }, autoscaling: { keda: { enabled: true }, targets: [TARGET] } }],
     ] as [string, Values][]) {
-      const objs = render(helm, values);
+      const objs = render(helm, { ...values, ...WITH_RULES_CONFIGMAP });
       adapterRules(objs).forEach((r, i) => {
         exprs[`${variant}_adapter_${i}_series`] = r.seriesQuery;
         exprs[`${variant}_adapter_${i}`] = adapterQuery(r, variant === "sm" ? "exported_service" : "service");
@@ -213,7 +213,7 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
   });
 
   it("ServiceMonitor: the guide's rule and the chart's give 200 ms for echo over two Kong pods, p99 250 ms", function () {
-    const [avg, p99] = adapterRules(render(helm));
+    const [avg, p99] = adapterRules(render(helm, WITH_RULES_CONFIGMAP));
     assert.deepEqual(avg, guideAdapterValues().rules.custom[0]);
     promtoolTest(promtool, "ServiceMonitor", [
       {
@@ -237,7 +237,7 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
 
   it("PodMonitor: the guide's rule finds nothing; the chart's PodMonitor rules give the same numbers", function () {
     const guide = guideAdapterValues().rules.custom[0];
-    const [avg, p99] = adapterRules(render(helm, { monitoring: { kind: "PodMonitor" } }));
+    const [avg, p99] = adapterRules(render(helm, { monitoring: { kind: "PodMonitor" }, ...WITH_RULES_CONFIGMAP }));
     promtoolTest(promtool, "PodMonitor", [
       { name: "guide_average", expr: adapterQuery(guide, "exported_service"), samples: [] },
       { name: "average", expr: adapterQuery(avg, "service"), samples: [{ labels: '{service="echo"}', value: 200 }] },

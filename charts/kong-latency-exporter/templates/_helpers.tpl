@@ -66,13 +66,29 @@ app.kubernetes.io/part-of: kong-latency-exporter
 {{- define "kle.socketPath" -}}{{ .Values.pluginServer.socketDir }}/{{ include "kle.sockName" . }}{{- end -}}
 {{- define "kle.pluginInfoPath" -}}{{ .Values.pluginServer.socketDir }}/upstream-latency.json{{- end -}}
 {{- define "kle.sharedVolume" -}}upstream-latency{{- end -}}
+{{/* exporter.mapping travels in this pod-template annotation, projected by a downwardAPI volume: unlike a
+ConfigMap it exists for every Kong pod, whatever its namespace. */}}
+{{- define "kle.mappingAnnotation" -}}kong-latency-exporter/mapping{{- end -}}
 {{- define "kle.mappingVolume" -}}latency-exporter-mapping{{- end -}}
 {{- define "kle.mappingDir" -}}/etc/latency-exporter{{- end -}}
 {{/* The ingest token (exporter.ingestToken): a Secret volume, mounted read-only wherever the plugin or the
-exporter runs. Not under mappingDir: a mount point inside a configMap volume cannot be created. */}}
+exporter runs. Not under mappingDir: a mount point inside a projected volume cannot be created. */}}
 {{- define "kle.tokenVolume" -}}latency-exporter-ingest-token{{- end -}}
 {{- define "kle.tokenDir" -}}/etc/upstream-latency/ingest-token{{- end -}}
 {{- define "kle.tokenFile" -}}{{ include "kle.tokenDir" . }}/token{{- end -}}
+{{/*
+The added containers' security context. The operator's hardened mode (dataPlaneOptions.deployment.hardened)
+runs Kong as 65532:65532, and Kong must share the plugin server's user to connect to its socket.
+*/}}
+{{- define "kle.securityContext" -}}
+{{- $sc := deepCopy .Values.securityContext -}}
+{{- if eq (dig "dataPlaneOptions" "deployment" "hardened" "" .Values.gatewayConfiguration.spec) "enabled" -}}
+{{- $_ := set $sc "runAsUser" 65532 -}}
+{{- $_ = set $sc "runAsGroup" 65532 -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
 {{/* Container port name: the operator's proxy container already names a port "metrics". */}}
 {{- define "kle.metricsPortName" -}}latency-metrics{{- end -}}
 

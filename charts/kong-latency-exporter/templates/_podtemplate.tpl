@@ -83,7 +83,7 @@ exec:
   resources:
     {{- toYaml .Values.pluginServer.resources | nindent 4 }}
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- include "kle.securityContext" . | nindent 4 }}
   volumeMounts:
     {{- include "kle.sharedMount" . | nindent 4 }}
     {{- with include "kle.tokenMount" . }}
@@ -92,10 +92,20 @@ exec:
 {{- end -}}
 {{- end -}}
 
+{{/*
+No readiness probe: a pod is ready only when all its containers are, and the exporter must never take Kong
+out of its Service or the DataPlane out of Ready. Argument: (dict "root" $ "native" bool).
+*/}}
 {{- define "kle.exporterContainer" -}}
+{{- $root := .root -}}
+{{- with $root -}}
 - name: latency-exporter
   image: {{ include "kle.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
+  {{- if $.native }}
+  # A native sidecar declared before the plugin server's: stopped last, after Kong and the plugin server.
+  restartPolicy: Always
+  {{- end }}
   command:
     - {{ include "kle.node" . }}
     - {{ include "kle.appDir" . }}/dist/lib/sidecar/cli.js
@@ -135,12 +145,6 @@ exec:
     - name: {{ include "kle.metricsPortName" . }}
       containerPort: {{ .Values.exporter.metricsPort }}
       protocol: TCP
-  readinessProbe:
-    httpGet:
-      path: /readyz
-      port: {{ include "kle.metricsPortName" . }}
-    periodSeconds: 5
-    timeoutSeconds: 2
   livenessProbe:
     httpGet:
       path: /healthz
@@ -148,10 +152,18 @@ exec:
     periodSeconds: 15
     timeoutSeconds: 5
     failureThreshold: 4
+  lifecycle:
+    # Serves the last counts a while longer, for Prometheus's last scrape (no shell in the image: node waits).
+    preStop:
+      exec:
+        command:
+          - {{ include "kle.node" . }}
+          - -e
+          - {{ printf "setTimeout(() => {}, %d)" (mul (.Values.exporter.stopDelaySeconds | int) 1000) | quote }}
   resources:
     {{- toYaml .Values.exporter.resources | nindent 4 }}
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- include "kle.securityContext" . | nindent 4 }}
   {{- if or .Values.exporter.mapping (hasPrefix "unix:" .Values.exporter.ingestAddress) .Values.exporter.ingestToken.existingSecret }}
   volumeMounts:
     {{- if hasPrefix "unix:" .Values.exporter.ingestAddress }}
@@ -167,10 +179,11 @@ exec:
     {{- end }}
   {{- end }}
 {{- end -}}
+{{- end -}}
 
 {{- define "kle.podTemplateSpec" -}}
 {{- $injected := eq .Values.pluginServer.mode "injected" -}}
-{{- $native := and $injected .Values.pluginServer.nativeSidecar -}}
+{{- $native := .Values.nativeSidecars -}}
 metadata:
   labels:
     {{- include "kle.selectorLabels" . | nindent 4 }}
@@ -182,9 +195,9 @@ metadata:
     {{- with .Values.podTemplate.annotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-    {{- if .Values.exporter.mapping }}
-    # Rolls the Kong pods when the mapping changes (the exporter reads it at start).
-    kong-latency-exporter/mapping-checksum: {{ toYaml .Values.exporter.mapping | sha256sum | trunc 16 | quote }}
+    {{- with .Values.exporter.mapping }}
+    # A change rolls the Kong pods: the exporter reads its mapping at start.
+    {{ include "kle.mappingAnnotation" $ }}: {{ toYaml . | quote }}
     {{- end }}
   {{- end }}
 spec:
@@ -200,8 +213,11 @@ spec:
         sizeLimit: 16Mi
     {{- if .Values.exporter.mapping }}
     - name: {{ include "kle.mappingVolume" . }}
-      configMap:
-        name: {{ include "kle.suffixed" (list . "mapping") }}
+      downwardAPI:
+        items:
+          - path: mapping.yaml
+            fieldRef:
+              fieldPath: {{ printf "metadata.annotations['%s']" (include "kle.mappingAnnotation" .) }}
     {{- end }}
     {{- with .Values.exporter.ingestToken.existingSecret }}
     - name: {{ include "kle.tokenVolume" $ }}
@@ -211,8 +227,10 @@ spec:
           - key: {{ $.Values.exporter.ingestToken.key | quote }}
             path: token
     {{- end }}
-  {{- if $injected }}
+  {{- if or $injected $native }}
   initContainers:
+  {{- end }}
+  {{- if $injected }}
     # Writes the plugin info Kong's query_cmd reads (`cat`), before Kong starts: the real dump of
     # kong-js-pluginserver, checked to be the JSON array Kong expects and written atomically.
     - name: upstream-latency-info
@@ -237,10 +255,13 @@ spec:
         limits:
           memory: 384Mi
       securityContext:
-        {{- toYaml .Values.securityContext | nindent 8 }}
+        {{- include "kle.securityContext" . | nindent 8 }}
       volumeMounts:
         {{- include "kle.sharedMount" . | nindent 8 }}
-    {{- if $native }}
+  {{- end }}
+  {{- if $native }}
+    {{- include "kle.exporterContainer" (dict "root" . "native" true) | nindent 4 }}
+    {{- if $injected }}
     {{- include "kle.pluginServerContainer" (dict "root" . "native" true) | nindent 4 }}
     {{- end }}
   {{- end }}
@@ -262,5 +283,7 @@ spec:
     {{- if and $injected (not $native) }}
     {{- include "kle.pluginServerContainer" (dict "root" . "native" false) | nindent 4 }}
     {{- end }}
-    {{- include "kle.exporterContainer" . | nindent 4 }}
+    {{- if not $native }}
+    {{- include "kle.exporterContainer" (dict "root" . "native" false) | nindent 4 }}
+    {{- end }}
 {{- end -}}

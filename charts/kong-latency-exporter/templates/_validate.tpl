@@ -7,8 +7,8 @@ values to change.
 {{- if and (eq $v.pluginServer.mode "kongImage") (not $v.kong.image) -}}
 {{- fail "pluginServer.mode=kongImage needs kong.image: a Kong image with Node.js and the plugin installed (build images/kong.Dockerfile). With Kong's stock image use pluginServer.mode=injected." -}}
 {{- end -}}
-{{- if and (eq $v.pluginServer.mode "injected") $v.pluginServer.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
-{{- fail (printf "pluginServer.nativeSidecar=true needs Kubernetes 1.29 or later (native sidecar containers); this cluster is %s. Set pluginServer.nativeSidecar=false." .Capabilities.KubeVersion.Version) -}}
+{{- if and $v.nativeSidecars (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "nativeSidecars=true needs Kubernetes 1.29 or later (native sidecar containers); this cluster is %s. Set nativeSidecars=false." .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- $ingest := $v.exporter.ingestAddress -}}
 {{- $token := $v.exporter.ingestToken.existingSecret -}}
@@ -62,12 +62,19 @@ values to change.
 {{- fail (printf "exporter.extraEnv: %s is ignored, the chart passes %s (the flag wins over the variable); use %s instead." .name $flag (get $flags $flag)) -}}
 {{- end -}}
 {{- end -}}
+{{- include "kle.checkKongListen" (list . "kong.extraEnv" $v.kong.extraEnv) -}}
+{{- range $i, $c := dig "containers" list $v.podTemplate.spec -}}
+{{- if eq $c.name "proxy" -}}
+{{- include "kle.checkKongListen" (list $ (printf "podTemplate.spec.containers[%d].env" $i) ($c.env | default list)) -}}
+{{- end -}}
+{{- end -}}
 {{- $gcSpec := $v.gatewayConfiguration.spec | default dict -}}
 {{- $dp := get $gcSpec "dataPlaneOptions" | default dict -}}
 {{- $dep := get $dp "deployment" | default dict -}}
 {{- if hasKey $dep "podTemplateSpec" -}}
-{{- fail "gatewayConfiguration.spec.dataPlaneOptions.deployment.podTemplateSpec is built by the chart: use podTemplate, kong, pluginServer and exporter values instead." -}}
+{{- fail "gatewayConfiguration.spec.dataPlaneOptions.deployment.podTemplateSpec is built by the chart: put pod fields in podTemplate.spec (merged into it), labels and annotations in podTemplate.labels and .annotations." -}}
 {{- end -}}
+{{- include "kle.checkClusterPluginClass" . -}}
 {{- if and $v.monitoring.enabled (eq $v.monitoring.kind "ServiceMonitor") (not $v.metricsService.enabled) -}}
 {{- fail "monitoring.kind=ServiceMonitor scrapes the metrics Service: set metricsService.enabled=true, or use monitoring.kind=PodMonitor." -}}
 {{- end -}}
@@ -103,6 +110,65 @@ values to change.
 {{- end -}}
 {{- if and (hasKey $t "p99Ms") (not $v.prometheusAdapter.p99) -}}
 {{- fail (printf "autoscaling.targets[%d] (%s) sets p99Ms, but prometheusAdapter.p99=false: the adapter would not serve kong_upstream_latency_ms_p99." $i $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A KONG_*_LISTEN variable of the proxy on a port of the exporter: the pod's containers share one network.
+(Gateway listeners never reach the pod: the operator maps them to Service ports targeting 8000/8443.)
+Argument: (list $root "where the list is set" envVars).
+*/}}
+{{- define "kle.checkKongListen" -}}
+{{- $v := (index . 0).Values -}}
+{{- $where := index . 1 -}}
+{{- $taken := dict (toString (int $v.exporter.metricsPort)) "exporter.metricsPort" -}}
+{{- if not (hasPrefix "unix:" $v.exporter.ingestAddress) -}}
+{{- $_ := set $taken (regexReplaceAll "^.*:" $v.exporter.ingestAddress "") "exporter.ingestAddress" -}}
+{{- end -}}
+{{- range (index . 2) -}}
+{{- if regexMatch "^KONG_[A-Z_]*LISTEN$" .name -}}
+{{- $env := . -}}
+{{- range regexFindAll ":[0-9]+" (.value | default "") -1 -}}
+{{- $port := trimPrefix ":" . -}}
+{{- if hasKey $taken $port -}}
+{{- fail (printf "%s: %s=%s makes Kong listen on port %s, the exporter's (%s): choose another port for one of them." $where $env.name $env.value $port (get $taken $port)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A KongClusterPlugin reaches every control plane of its ingress class, and each operator-managed one takes
+"kong" unless told otherwise: the plugin needs a class of its own, which this configuration's control plane
+takes (v2beta1: the chart sets controlPlaneOptions.ingressClass; v1beta1: the controller's environment).
+*/}}
+{{- define "kle.checkClusterPluginClass" -}}
+{{- $v := .Values -}}
+{{- $class := $v.plugin.kongClusterPlugin.ingressClass -}}
+{{- if $v.plugin.kongClusterPlugin.enabled -}}
+{{- if or (not $class) (eq $class "kong") -}}
+{{- fail (printf "plugin.kongClusterPlugin.enabled needs plugin.kongClusterPlugin.ingressClass, a class of its own (got %q): every operator-managed control plane takes class \"kong\" unless told otherwise, and a Gateway whose Kong pods lack the plugin would get a configuration Kong refuses, and stop syncing. Prefer plugin.kongPlugins, attached to the routes or services to measure." $class) -}}
+{{- end -}}
+{{- $spec := $v.gatewayConfiguration.spec -}}
+{{- if eq $v.gatewayConfiguration.apiVersion "gateway-operator.konghq.com/v2beta1" -}}
+{{- $given := dig "controlPlaneOptions" "ingressClass" "" $spec -}}
+{{- if and $given (ne $given $class) -}}
+{{- fail (printf "gatewayConfiguration.spec.controlPlaneOptions.ingressClass=%s differs from plugin.kongClusterPlugin.ingressClass=%s: the control plane would not take the KongClusterPlugin. Leave the former unset (the chart sets it) or make them equal." $given $class) -}}
+{{- end -}}
+{{- else -}}
+{{- $set := "" -}}
+{{- range dig "controlPlaneOptions" "deployment" "podTemplateSpec" "spec" "containers" list $spec -}}
+{{- if eq .name "controller" -}}
+{{- range .env -}}
+{{- if eq .name "CONTROLLER_INGRESS_CLASS" }}{{ $set = .value }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if ne $set $class -}}
+{{- fail (printf "plugin.kongClusterPlugin.ingressClass=%s with gatewayConfiguration.apiVersion v1beta1: give the control plane the class too, in gatewayConfiguration.spec.controlPlaneOptions.deployment.podTemplateSpec.spec.containers: [{name: controller, env: [{name: CONTROLLER_INGRESS_CLASS, value: %s}]}]." $class $class) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -5,6 +5,7 @@ import { parseAllDocuments } from "yaml";
 import { ConfigMap, PodTemplateSpec, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodMonitor, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import type { K8sObject } from "./helm";
 import { KONG_OPERATOR_CRDS } from "./paths";
@@ -22,6 +23,7 @@ const MODELS: Record<string, Model> = {
   "v1/Service": Service,
   "apps/v1/Deployment": Deployment,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
   "monitoring.coreos.com/v1/PodMonitor": PodMonitor,
 };
