@@ -9,11 +9,7 @@ import { summarizeProfile, type ProfileEntry } from "./support/profile-summary";
 import { progress } from "./support/progress";
 import { runWrk, type WrkResult } from "./support/wrk";
 
-/**
- * What upstream-latency costs a Kong-like gateway on nginx + LuaJIT, against no plugin and an in-process Lua
- * metrics plugin, in one run: saturation (wrk), a fixed rate (open loop), the plugin server's ceiling and CPU
- * profile, and events lost at saturation with kong-js-pluginserver's stock listen backlog and with ours.
- */
+/** What upstream-latency costs the nginx gateway against no plugin and in-process Lua metrics, in one run. */
 
 export const VARIANTS = [
   { key: "none", label: "no plugin", plugins: [] },

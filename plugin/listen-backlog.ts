@@ -19,10 +19,8 @@ export function backlogFromEnv(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
- * kong-js-pluginserver listens on its socket with Node's default backlog (511). At saturation Kong's log
- * timers connect faster than it accepts, and once the queue is full connect() fails with EAGAIN and Kong
- * drops the event (bench/RESULTS.md measures it). The server loads its plugins before it listens, so, when
- * this process is that server, its one `listen(path)` is given a longer queue; the hook then removes itself.
+ * kong-js-pluginserver listens with Node's default backlog (511); Kong drops an event whose connect() finds the
+ * queue full. The server loads plugins before it listens, so its one listen(path) is hooked, once.
  */
 export function raiseServerBacklog(backlog = backlogFromEnv(), main = require.main?.filename ?? ""): boolean {
   if (basename(main) !== "kong-js-pluginserver") return false;

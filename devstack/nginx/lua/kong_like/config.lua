@@ -1,6 +1,5 @@
--- The declarative configuration as the launcher resolved it (JSON). It lives in a shared dict so that a change
--- posted to one worker reaches all of them; each worker rebuilds its indexes when the version moves, and the
--- version is every plugin conf's __seq__, as Kong gives every plugin a new one when it rebuilds its iterator.
+-- The resolved configuration lives in a shared dict so that a change reaches every worker; its version is every
+-- plugin conf's __seq__, as Kong gives all plugins a new one when it rebuilds its plugins iterator.
 local cjson = require "cjson.safe"
 
 local shared = ngx.shared.kong_like

@@ -1,6 +1,5 @@
--- The gateway's phase handlers, in the order nginx runs them for a request, with Kong's timestamps:
--- KONG_WAITING_TIME is header-filter start (cached time) minus balancer end (updated time), sent as
--- X-Kong-Upstream-Latency; the log phase runs the most specific instance of each configured plugin.
+-- The phase handlers with Kong's timestamps: KONG_WAITING_TIME is header-filter start (cached time) minus
+-- balancer end (updated time), sent as X-Kong-Upstream-Latency.
 local balancer = require "ngx.balancer"
 local cjson = require "cjson.safe"
 local config = require "kong_like.config"

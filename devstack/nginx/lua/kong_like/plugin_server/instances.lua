@@ -1,6 +1,5 @@
--- This worker's running instances of external plugins, keyed by plugin entity id: reused while the conf's
--- __seq__ matches, else a new StartInstance and a CloseInstance of the old one. A reset (the server forgot
--- its instances) reaches every worker through a generation counter, as Kong's worker event does.
+-- This worker's external-plugin instances by plugin id, reused while __seq__ matches; a reset reaches every
+-- worker through a generation counter, as Kong's worker event does.
 local cjson = require "cjson.safe"
 local rpc = require "kong_like.plugin_server.rpc"
 

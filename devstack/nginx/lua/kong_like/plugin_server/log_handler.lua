@@ -1,6 +1,5 @@
--- An external plugin's log handler as Kong runs it: in the log phase, a snapshot of the request and a 0-delay
--- timer; in the timer, HandleEvent and one step per PDK call until the plugin returns. Kong does not check
--- the timer's creation: when nginx refuses it (lua_max_pending_timers), the event is lost without a log line.
+-- Kong's log handler for an external plugin: a snapshot and a 0-delay timer whose creation Kong does not check
+-- (a refused timer loses the event silently); in the timer, HandleEvent and one step per PDK call.
 local clone = require "table.clone"
 local get_ctx_table = require("resty.core.ctx").get_ctx_table
 local instances = require "kong_like.plugin_server.instances"

@@ -1,6 +1,5 @@
--- Kong's answers to the PDK calls an external plugin makes from its log handler, which runs in a timer: the
--- saved request (serialize table, ngx.ctx clone, headers, status) stands in for the finished request, and
--- anything that needs the request itself (ngx.var) raises there.
+-- Kong's answers to PDK calls from a log timer: the saved request stands in for the finished one, and what needs
+-- the request itself (ngx.var) raises there.
 local cjson = require "cjson.safe"
 
 local ngx = ngx
