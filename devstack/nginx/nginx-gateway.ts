@@ -21,8 +21,6 @@ export interface GatewayStatus {
   log_events_done?: number;
   /** Log events that ended in an error Kong logs (a failed connect(), an RPC error). */
   log_events_failed?: number;
-  /** New connections to the plugin server (the others came from the keepalive pool). */
-  rpc_connections_opened?: number;
 }
 
 export interface NginxGateway {

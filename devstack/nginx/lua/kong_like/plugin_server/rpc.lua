@@ -2,7 +2,6 @@
 -- (lua_socket_pool_size), one request in flight on it, then back to the pool with setkeepalive().
 local cjson = require "cjson.safe"
 local mp = require "MessagePack"
-local stats = require "kong_like.stats"
 
 local ngx = ngx
 local connect = ngx.socket.connect
@@ -27,7 +26,6 @@ function _M.call(socket_path, method, arg)
     ngx.log(ngx.ERR, "trying to connect: ", err)
     return nil, err
   end
-  if sock:getreusedtimes() == 0 then stats.incr("rpc_connections_opened") end
   local ok
   ok, err = sock:send(mp.pack({ 0, id, method, { arg } }))
   if not ok then
