@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PluginServer } from "../../devstack/kong";
 import type { DeclarativeConfig } from "../../devstack/nginx/declarative";
-import { startNginxEchoUpstream, type NginxEchoUpstream } from "../../devstack/nginx/nginx-echo-upstream";
+import { startNginxEchoUpstream } from "../../devstack/nginx/nginx-echo-upstream";
 import { startNginxGateway, type GatewayStatus, type NginxGateway } from "../../devstack/nginx/nginx-gateway";
 import { preloadOptions, SIGNAL_PROBE } from "../../devstack/process/child-probe";
-import { startExporter, type ExporterProcess } from "../../devstack/process/exporter-process";
+import { startExporter } from "../../devstack/process/exporter-process";
 import { PRODUCT_PLUGIN_DIR } from "../../devstack/process/plugin-stack";
 import { cpuSeconds } from "../../devstack/process/proc-stats";
 import { waitFor } from "../../devstack/process/wait";
@@ -37,8 +37,6 @@ export interface Stretch {
 }
 
 export interface NginxBenchStack {
-  upstream: NginxEchoUpstream;
-  exporter: ExporterProcess;
   server: PluginServer;
   gateway: NginxGateway;
   /** The plugin server's signal-probe file and profile path (SIGNAL_PROBE is preloaded). */
@@ -150,8 +148,6 @@ export async function startNginxBenchStack(options: {
     };
 
     return {
-      upstream,
-      exporter,
       server,
       gateway,
       probeFile,

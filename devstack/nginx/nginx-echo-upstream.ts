@@ -1,10 +1,9 @@
 import { freePort } from "../process/plugin-stack";
-import { startNginx, type NginxProcess } from "./nginx-process";
+import { startNginx } from "./nginx-process";
 
 export interface NginxEchoUpstream {
   /** http://127.0.0.1:PORT; `?delay_ms=N` sets a request's upstream latency. */
   url: string;
-  nginx: NginxProcess;
   close(): Promise<void>;
 }
 
@@ -15,5 +14,5 @@ export interface NginxEchoUpstream {
 export async function startNginxEchoUpstream(): Promise<NginxEchoUpstream> {
   const port = await freePort();
   const nginx = await startNginx({ template: "echo-upstream.conf", vars: { PORT: String(port) }, ports: [port] });
-  return { url: `http://127.0.0.1:${port}`, nginx, close: () => nginx.stop() };
+  return { url: `http://127.0.0.1:${port}`, close: () => nginx.stop() };
 }
