@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../sidecar/options";
 import { findPrometheus } from "../devstack/prometheus/prometheus";
 import { startLoad, type LoadRun, type LoadSnapshot } from "../devstack/load";
-import { startLocalStack, type LocalStack } from "../devstack/process/local-stack";
+import { startLocalStack, type GatewayKind, type LocalStack } from "../devstack/process/local-stack";
+import { nginxMissing } from "../devstack/nginx/nginx-process";
 import {
   adapterQuery,
   adapterReading,
@@ -50,7 +51,8 @@ function parseDelay(text: string): number {
 function parseArgs(): DemoOptions {
   return new Command("demo")
     .description(
-      "Runs the whole path on loopback (an echo upstream, a gateway standing in for Kong, the real kong-js-pluginserver " +
+      "Runs the whole path on loopback (an echo upstream, a gateway standing in for Kong (nginx + LuaJIT when installed, " +
+        "else a Node stand-in), the real kong-js-pluginserver " +
         "with the upstream-latency plugin, the latency-exporter, and Prometheus when installed), sends traffic, and shows " +
         `what the exporter and the guide's prometheus-adapter query report. ${ECHO_SHARE} requests in ${ECHO_SHARE + 1} go to ` +
         `default/echo with --delay-ms, the others to shop/cart with ${CART_DELAY_MS} ms.`,
@@ -73,6 +75,11 @@ function parseArgs(): DemoOptions {
     .opts<DemoOptions>();
 }
 
+const GATEWAYS: Record<GatewayKind, string> = {
+  nginx: "a Kong-like gateway on nginx + LuaJIT (devstack/nginx): Kong's log timer and plugin-server RPC in Lua",
+  node: "the Node stand-in for Kong (devstack/gateway) with the Kong-side emulator",
+};
+
 function describeStack(stack: LocalStack): void {
   const routes = stack.routes
     .map((r) => `${r.path} → Kong Service ${r.kongService} (${r.namespace}/${r.name})`)
@@ -80,6 +87,7 @@ function describeStack(stack: LocalStack): void {
   say("Local stack, on loopback only:");
   say(`  echo upstream         ${stack.upstreamUrl}   answers any path after ?delay_ms=N ms`);
   say(`  gateway (Kong)        ${stack.gatewayUrl}   ${routes}`);
+  say(`                        ${GATEWAYS[stack.gateway]}`);
   say(
     `  kong-js-pluginserver  pid ${stack.pids.pluginServer}   runs upstream-latency (global), as Kong's plugin server`,
   );
@@ -192,9 +200,14 @@ async function main(): Promise<number> {
     say("To see that too: apt-get install -y --no-install-recommends prometheus");
     say("");
   }
+  const missing = nginxMissing();
+  if (missing) {
+    say(`${missing}; the demo runs the Node stand-in for Kong instead.`);
+    say("");
+  }
   let stack: LocalStack;
   try {
-    stack = await startLocalStack({ withPrometheus });
+    stack = await startLocalStack({ withPrometheus, gateway: missing ? "node" : "nginx" });
   } catch (err) {
     // A Ctrl-C on a terminal signals the whole process group, so a child may have stopped first and failed the start.
     if (stopped) return exitCode();
@@ -256,7 +269,7 @@ async function main(): Promise<number> {
     );
     view.render(viewModel(done, overall, opts, stack, figures, adapter), true);
     await printTotals(stack, done);
-    const stats = stack.gatewayStats();
+    const stats = await stack.gatewayStats();
     if (stats.logErrors > 0)
       say(`\nThe plugin's log phase failed ${stats.logErrors} times; last: ${stats.lastLogError}`);
     return exitCode();

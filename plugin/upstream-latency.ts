@@ -3,6 +3,7 @@
  * only a loader for this file: the server requires every entry of its plugin directory).
  */
 import { UpstreamLatencyHandler } from "./handler";
+import { raiseServerBacklog } from "./listen-backlog";
 import { KONG_SCHEMA, PLUGIN_NAME } from "./schema";
 
 export const Name = PLUGIN_NAME;
@@ -11,3 +12,5 @@ export const Version = "0.1.0";
 export const Priority = 12;
 export const Schema = KONG_SCHEMA;
 export const Plugin = UpstreamLatencyHandler;
+
+raiseServerBacklog();

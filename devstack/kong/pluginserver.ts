@@ -31,6 +31,11 @@ export interface PluginServerOptions {
   pluginsDir: string;
   /** Default: the directory's name plus ".sock". */
   sockName?: string;
+  /**
+   * An existing directory to listen in, kept when the server exits: a server restarted there listens on the
+   * socket path Kong already uses. Default: a new temporary directory, removed on exit.
+   */
+  kongPrefix?: string;
   /** Added to this process's environment. */
   env?: Record<string, string>;
   /** `-v`: the server logs every RPC (and runs at about half speed). */
@@ -43,7 +48,7 @@ const live = new Set<PluginServer>();
 process.once("exit", () => {
   for (const server of live) {
     server.kill();
-    fs.rmSync(server.kongPrefix, { recursive: true, force: true });
+    if (server.ownsPrefix) fs.rmSync(server.kongPrefix, { recursive: true, force: true });
   }
 });
 
@@ -57,6 +62,7 @@ export class PluginServer {
     private readonly child: ChildProcess,
     readonly kongPrefix: string,
     readonly socketPath: string,
+    readonly ownsPrefix: boolean,
   ) {
     child.stdout?.setEncoding("utf8").on("data", (s: string) => this.ring.push(s));
     child.stderr?.setEncoding("utf8").on("data", (s: string) => this.ring.push(s));
@@ -64,7 +70,7 @@ export class PluginServer {
       child.once("exit", (code, signal) => {
         this.exitStatus = { code, signal };
         live.delete(this);
-        fs.rmSync(kongPrefix, { recursive: true, force: true });
+        if (ownsPrefix) fs.rmSync(kongPrefix, { recursive: true, force: true });
         resolve(this.exitStatus);
       });
     });
@@ -75,7 +81,7 @@ export class PluginServer {
     const pluginsDir = path.resolve(options.pluginsDir);
     const sockName = options.sockName ?? `${path.basename(pluginsDir)}.sock`;
     // A short prefix: a Unix socket path must fit in 107 bytes.
-    const kongPrefix = fs.mkdtempSync(path.join(os.tmpdir(), "kong-ps-"));
+    const kongPrefix = options.kongPrefix ?? fs.mkdtempSync(path.join(os.tmpdir(), "kong-ps-"));
     const args = [PLUGIN_SERVER_BIN, "--plugins-directory", pluginsDir, "--kong-prefix", kongPrefix];
     args.push("--sock-name", sockName);
     if (options.verbose) args.push("-v");
@@ -85,7 +91,7 @@ export class PluginServer {
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const server = new PluginServer(child, kongPrefix, path.join(kongPrefix, sockName));
+    const server = new PluginServer(child, kongPrefix, path.join(kongPrefix, sockName), !options.kongPrefix);
     try {
       await server.waitForSocket(options.startTimeoutMs ?? 15_000);
     } catch (err) {

@@ -2,12 +2,14 @@ import { randomUUID } from "node:crypto";
 import { DEFAULTS } from "../../plugin/schema";
 import { startExporter } from "./exporter-process";
 import { startPrometheus, type Prometheus } from "../prometheus/prometheus";
-import { startPluginStack } from "./plugin-stack";
+import { PRODUCT_PLUGIN_DIR, startPluginStack } from "./plugin-stack";
 import { waitFor } from "./wait";
 import { startEchoUpstream } from "../gateway/echo-upstream";
-import { startGateway, type GatewayStats } from "../gateway/node-gateway";
+import { startGateway, type GatewayRoute, type GatewayStats } from "../gateway/node-gateway";
 import { kicEntities, type RouteSpec } from "../gateway/kic-routes";
 import { fetchMetrics, upstreamTotals } from "../observe";
+import { PluginServer, type KongEmulator } from "../kong";
+import { startNginxStackGateway } from "../nginx/stack-gateway";
 
 /** Two Kubernetes Services in two namespaces, so that the output is visibly per Service. */
 export const DEFAULT_ROUTES: RouteSpec[] = [
@@ -34,7 +36,14 @@ export interface LocalStackOptions {
   plugin?: boolean;
   /** More latency-exporter flags, e.g. ["--percentile-window", "12s"]. */
   exporterArgs?: string[];
+  /**
+   * Default "node": the Node stand-in with the Kong-side emulator. "nginx": the Kong-like gateway on nginx + LuaJIT
+   * (devstack/nginx), which must be installed and sends every route to the stack's echo upstream.
+   */
+  gateway?: GatewayKind;
 }
+
+export type GatewayKind = "node" | "nginx";
 
 export interface StackRoute {
   path: string;
@@ -46,6 +55,7 @@ export interface StackRoute {
 }
 
 export interface LocalStack {
+  gateway: GatewayKind;
   /** The Kong stand-in, http://127.0.0.1:PORT. */
   gatewayUrl: string;
   /** The echo upstream; `?delay_ms=N` sets a request's upstream latency. */
@@ -56,7 +66,7 @@ export interface LocalStack {
   prometheus?: Prometheus;
   routes: StackRoute[];
   pids: { pluginServer: number | undefined; exporter: number | undefined };
-  gatewayStats(): GatewayStats;
+  gatewayStats(): Promise<GatewayStats>;
   /**
    * Waits until every log phase has run and the exporter's kong_upstream_latency_ms_count equals, per Kong Service,
    * what the plugin recorded: after it, /metrics holds every request sent so far.
@@ -110,8 +120,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const killExporter = () => exporter.child.kill("SIGKILL");
     process.once("exit", killExporter);
     cleanups.push({ what: "exit hook", run: () => Promise.resolve(void process.off("exit", killExporter)) });
+    const kind = options.gateway ?? "node";
     const [plugin, prometheus] = await all([
-      started("plugin server", startPluginStack(WORKERS), (s) => s.close()),
+      kind === "node"
+        ? started("plugin server", startPluginStack(WORKERS), (s) => s.close())
+        : started(
+            "plugin server",
+            PluginServer.start({ pluginsDir: PRODUCT_PLUGIN_DIR, sockName: "upstream-latency.sock" }).then(
+              (server) => ({
+                server,
+                kong: undefined,
+              }),
+            ),
+            (s) => s.server.stop(),
+          ),
       options.withPrometheus
         ? started(
             "prometheus",
@@ -120,31 +142,30 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           )
         : Promise.resolve(undefined),
     ]);
-    const pluginId = randomUUID();
-    plugin.kong.configurePlugin({
-      id: pluginId,
-      config: { exporter_url: exporter.ingestUrl, flush_interval: options.flushInterval ?? DEFAULTS.flush_interval },
-    });
-
+    const pluginConfig = {
+      exporter_url: exporter.ingestUrl,
+      flush_interval: options.flushInterval ?? DEFAULTS.flush_interval,
+    };
     const withPlugin = options.plugin ?? true;
     const specs = options.routes ?? DEFAULT_ROUTES;
     const routes = specs.map((spec) => ({ ...kicEntities(spec), upstream: spec.upstream ?? upstream.url }));
     const gateway = await started(
       "gateway",
-      startGateway({
-        routes,
-        workers: WORKERS,
-        async log(worker, ctx) {
-          if (!withPlugin) return;
-          const trace = await plugin.kong.log(worker, pluginId, ctx);
-          if (trace.errors.length > 0) throw new Error(`Kong logged: ${trace.errors.join("; ")}`);
-        },
-      }),
-      (g) => g.close(),
+      plugin.kong
+        ? startNodeGateway(routes, plugin.kong, withPlugin ? pluginConfig : undefined)
+        : startNginxStackGateway({
+            routes: specs,
+            upstreamUrl: upstream.url,
+            socket: plugin.server.socketPath,
+            pluginConfig: withPlugin ? pluginConfig : undefined,
+            workers: WORKERS,
+          }),
+      (g) => g.stop(),
     );
 
     let stopping: Promise<void> | undefined;
     return {
+      gateway: kind,
       gatewayUrl: gateway.url,
       upstreamUrl: upstream.url,
       exporterMetricsUrl: exporter.metricsUrl,
@@ -160,9 +181,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       pids: { pluginServer: plugin.server.pid, exporter: exporter.child.pid },
       gatewayStats: () => gateway.stats(),
       async drain(timeoutMs = 10_000) {
-        await gateway.idle();
+        await gateway.idle(timeoutMs);
         if (!withPlugin) return;
-        const recorded = gateway.stats().recorded;
+        const recorded = (await gateway.stats()).recorded;
         await waitFor(
           "the exporter to count every request the plugin recorded",
           async () => {
@@ -181,6 +202,36 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     throw err;
   }
+}
+
+/** The Node stand-in, its log phase running upstream-latency (global) through the Kong-side emulator. */
+async function startNodeGateway(
+  routes: GatewayRoute[],
+  kong: KongEmulator,
+  pluginConfig: Record<string, unknown> | undefined,
+): Promise<{
+  url: string;
+  stats(): Promise<GatewayStats>;
+  idle(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}> {
+  const pluginId = randomUUID();
+  kong.configurePlugin({ id: pluginId, config: pluginConfig });
+  const gateway = await startGateway({
+    routes,
+    workers: WORKERS,
+    async log(worker, ctx) {
+      if (!pluginConfig) return;
+      const trace = await kong.log(worker, pluginId, ctx);
+      if (trace.errors.length > 0) throw new Error(`Kong logged: ${trace.errors.join("; ")}`);
+    },
+  });
+  return {
+    url: gateway.url,
+    stats: () => Promise.resolve(gateway.stats()),
+    idle: () => gateway.idle(),
+    stop: () => gateway.close(),
+  };
 }
 
 /** Promise.all that lets every promise settle first, so that nothing started is left unregistered for cleanup. */

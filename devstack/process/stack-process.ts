@@ -179,8 +179,12 @@ async function serve(argv: string[]): Promise<void> {
   lines.on("close", () => void stop(false));
   lines.on("line", (line) => {
     const [cmd, arg] = line.trim().split(/\s+/);
-    if (cmd === "stats") send({ type: "stats", stats: s.gatewayStats() });
-    else if (cmd === "drain") {
+    if (cmd === "stats") {
+      s.gatewayStats().then(
+        (stats) => send({ type: "stats", stats }),
+        (err: Error) => send({ type: "error", message: err.message }),
+      );
+    } else if (cmd === "drain") {
       s.drain(Number(arg) || 10_000).then(
         () => send({ type: "drained" }),
         (err: Error) => send({ type: "error", message: err.message }),
