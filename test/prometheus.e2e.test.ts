@@ -237,6 +237,7 @@ describe("prometheus-adapter's value as a Kubernetes Quantity (devstack/promethe
     [1.1, "1100m", 1.1],
     [0.001, "1m", 0.001],
     [0.0004, "0", 0],
+    [0.0009, "0", 0],
     [40, "40", 40],
     [1500.0004, "1500", 1500],
     [2e6, "2M", 2e6],
