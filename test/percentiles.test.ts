@@ -78,6 +78,22 @@ describe("windowed percentiles", () => {
   });
 });
 
+// README "Percentiles over a sliding window": the window moves in sixths of its length.
+describe("the sidecar's percentile window", () => {
+  it("of 12 s moves in 2 s steps: what came at 2.0 s is counted until 13.999 s", () => {
+    const store = new Store({
+      boundaries: [100],
+      mapping: undefined,
+      windowMs: 12_000,
+      maxSeries: 10,
+      idleMs: 600_000,
+    });
+    store.apply(validatePayload(makePayload([[service("1", "default.echo.80"), "upstream", 7]])), 2_000);
+    const count = (now: number) => latencyReport(store, new URLSearchParams("kong_service=default.echo.80"), now).count;
+    assert.deepEqual([count(2_000), count(13_999), count(14_000)], [1, 1, 0]);
+  });
+});
+
 describe("GET /v1/latency report", () => {
   const store = new Store({ boundaries: [100], mapping: undefined, windowMs: 60_000, maxSeries: 100, idleMs: 600_000 });
   const tags = (name: string) => [`k8s-name:${name}`, "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"];
