@@ -94,8 +94,8 @@ describe("faults: real plugin server and real sidecar processes", function () {
       `      p99 of an event: ${p99(withoutSidecar).toFixed(2)} ms with no sidecar, ${p99(behindStall).toFixed(2)} ms ` +
         `behind a stalled one; plugin server memory ${((after - before) / 1024).toFixed(0)} KiB more after 2,000 events for 100 services`,
     );
-    // A ratio within this test (plus a millisecond for a noisy machine): waiting on the sidecar would cost its 10 s timeout.
-    assert.ok(p99(behindStall) <= 3 * p99(withoutSidecar) + 1, "events behind a stalled sidecar are slower");
+    // A ratio within this test, loose for a noisy machine (1.9x seen): waiting on the sidecar would cost seconds.
+    assert.ok(p99(behindStall) <= 5 * p99(withoutSidecar) + 5, "events behind a stalled sidecar are slower");
     // 100 services in each of two pipelines would take 200 histograms; max_services 3 allows none more.
     assert.ok(after - before < 10 * HISTOGRAM_COUNTS_BYTES, `memory grew by ${after - before} bytes`);
 
