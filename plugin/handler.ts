@@ -3,10 +3,9 @@ import type { LogPdk, SerializedLog } from "./pdk";
 import { pipelineFor, type Pipeline } from "./pipeline";
 import { toServiceRef } from "./recorder";
 import { parseConfig, type PluginConfig } from "./schema";
+import { ServiceCache } from "./service-cache";
 import { log } from "./log";
 
-/** How long a route- or service-scoped instance trusts the Service it looked up. */
-const SERVICE_CACHE_MS = 10_000;
 const WARN_EVERY_MS = 60_000;
 
 /**
@@ -32,7 +31,7 @@ export class UpstreamLatencyHandler {
   private readonly pipeline: Pipeline;
   private readonly scoped: boolean;
   private readonly fromSerialize: boolean;
-  private cached: { ref: ServiceRef | undefined; at: number } | undefined;
+  private readonly cache = new ServiceCache();
   private lastWarnAt = 0;
 
   constructor(raw: Record<string, unknown>) {
@@ -51,7 +50,7 @@ export class UpstreamLatencyHandler {
       const ms = latencyMs(await kong.nginx.getCtx("KONG_WAITING_TIME"));
       if (ms === undefined) return;
       // The hot path stays free of extra awaits: a cached Service is used synchronously.
-      const ref = this.cachedService() ?? (await this.lookupService(kong));
+      const ref = this.cache.get(Date.now()) ?? (await this.lookupService(kong));
       if (ref) this.pipeline.recorder.record(ref, "upstream", ms);
     } catch (err) {
       // The plugin server would log every failure; once a minute is enough to diagnose.
@@ -63,14 +62,10 @@ export class UpstreamLatencyHandler {
     }
   }
 
-  private cachedService(): ServiceRef | undefined {
-    return this.cached && Date.now() - this.cached.at < SERVICE_CACHE_MS ? this.cached.ref : undefined;
-  }
-
   private async lookupService(kong: LogPdk): Promise<ServiceRef | undefined> {
     const svc = await kong.router.getService();
     const ref = svc ? toServiceRef(svc) : undefined;
-    if (this.scoped && ref) this.cached = { ref, at: Date.now() };
+    if (this.scoped && ref) this.cache.set(ref, Date.now());
     return ref;
   }
 

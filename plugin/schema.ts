@@ -57,7 +57,7 @@ export const KONG_SCHEMA = [
       default: DEFAULTS.max_services,
       between: [1, 100000],
       description:
-        "Bound on distinct Kong Services held between two shipments; events beyond it are counted as dropped.",
+        "Bound on distinct Kong Services held until the sidecar acknowledges them (over a whole outage while it is away); events beyond it are counted as dropped.",
     },
   },
 ];

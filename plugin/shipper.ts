@@ -28,6 +28,8 @@ export class Shipper {
   private nextAttemptAt = 0;
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Aborted at the shutdown deadline: a request in flight must not hold the exit for its 10 s timeout. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly recorder: Recorder,
@@ -106,6 +108,7 @@ export class Shipper {
         method: "POST",
         headers,
         body: p.payload,
+        signal: this.stopping.signal,
       });
       status = res.statusCode;
       text = await res.body.text();
@@ -169,15 +172,20 @@ export class Shipper {
   }
 
   /**
-   * Ships everything left, retrying without backoff, until done or `deadline` (epoch ms). For shutdown:
-   * the timer stops, so nothing new is started behind it.
+   * Ships everything left, retrying without backoff, until done or `deadline` (epoch ms), when a request
+   * still in flight is aborted. For shutdown: the timer stops, so nothing new is started behind it.
    */
   async drain(deadline: number): Promise<boolean> {
     this.stopTimer();
-    while (this.hasUnsent() && Date.now() < deadline) {
-      this.nextAttemptAt = 0;
-      await this.tick();
-      if (this.hasUnsent()) await new Promise((r) => setTimeout(r, 100));
+    const abort = setTimeout(() => this.stopping.abort(), Math.max(0, deadline - Date.now()));
+    try {
+      while (this.hasUnsent() && Date.now() < deadline) {
+        this.nextAttemptAt = 0;
+        await this.tick();
+        if (this.hasUnsent()) await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      clearTimeout(abort);
     }
     return !this.hasUnsent();
   }

@@ -1,49 +1,11 @@
 import { strict as assert } from "node:assert";
-import { randomUUID } from "node:crypto";
-import { makeLogContext, makeService, type KongService } from "../devstack/kong";
 import { startDelayProxy } from "./support/delay-proxy";
-import { fetchText, startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
+import { fetchText, startExporter } from "../devstack/process/exporter-process";
 import { parseSamples, value } from "../devstack/prometheus/prom-text";
 import { freePort, startPluginStack } from "../devstack/process/plugin-stack";
 import { waitFor } from "../devstack/process/wait";
-
-const tags = (name: string) => [`k8s-name:${name}`, "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"];
-
-async function sample(exp: ExporterProcess, name: string, match: Record<string, string>): Promise<number | undefined> {
-  return value(parseSamples(await fetchText(`${exp.metricsUrl}/metrics`)), name, match);
-}
-
-function countReaches(exp: ExporterProcess, kongService: string, n: number, timeoutMs = 20_000): Promise<true> {
-  return waitFor(
-    `${kongService} count to reach ${n}`,
-    async () =>
-      (await sample(exp, "kong_upstream_latency_ms_count", { kong_service: kongService })) === n ? true : undefined,
-    timeoutMs,
-  );
-}
-
-type Stack = Awaited<ReturnType<typeof startPluginStack>>;
-
-/** n events for one service through a route-scoped plugin, two workers. */
-async function send(stack: Stack, pluginId: string, svc: KongService, n: number, ms = 42): Promise<void> {
-  await Promise.all(
-    Array.from({ length: n }, (_, i) => stack.kong.log(i % 2, pluginId, makeLogContext({ service: svc, proxyMs: ms }))),
-  );
-}
-
-/** On a route by default; `global` when one instance must see several services. */
-function plugin(stack: Stack, config: Record<string, unknown>, scope: "route" | "global" = "route"): string {
-  const id = randomUUID();
-  stack.kong.configurePlugin({ id, ...(scope === "route" ? { routeId: randomUUID() } : {}), config });
-  return id;
-}
-
-const exporterArgs = (port: number | string) => [
-  "--metrics-address",
-  "127.0.0.1:0",
-  "--ingest-address",
-  `127.0.0.1:${port}`,
-];
+import { addPlugin, countReaches, exporterArgs, kicService, sample, send, timedEvents } from "./support/plugin-events";
+import { HISTOGRAM_COUNTS_BYTES, startProbedPluginStack } from "./support/plugin-memory";
 
 describe("faults: real plugin server and real sidecar processes", function () {
   this.timeout(90_000);
@@ -60,8 +22,8 @@ describe("faults: real plugin server and real sidecar processes", function () {
       () => stack.close(),
       () => exp.stop(),
     );
-    const id = plugin(stack, { exporter_url: `http://127.0.0.1:${port}`, flush_interval: 0.1 });
-    const svc = makeService({ name: "default.kill.80", tags: tags("kill") });
+    const id = addPlugin(stack, { exporter_url: `http://127.0.0.1:${port}`, flush_interval: 0.1 });
+    const svc = kicService("kill");
     await send(stack, id, svc, 100);
     await countReaches(exp, "default.kill.80", 100);
     await exp.stop("SIGKILL");
@@ -78,79 +40,77 @@ describe("faults: real plugin server and real sidecar processes", function () {
   it("plugin server killed and respawned: the sidecar keeps its totals and counts the new process once", async () => {
     const exp = await startExporter(exporterArgs(0));
     cleanup.push(() => exp.stop());
-    const svc = makeService({ name: "default.respawn.80", tags: tags("respawn") });
+    const svc = kicService("respawn");
     const first = await startPluginStack();
-    await send(first, plugin(first, { exporter_url: exp.ingestUrl, flush_interval: 0.1 }), svc, 80);
+    await send(first, addPlugin(first, { exporter_url: exp.ingestUrl, flush_interval: 0.1 }), svc, 80);
     await countReaches(exp, "default.respawn.80", 80);
     first.server.kill();
     await first.server.exited;
     first.kong.close();
     const second = await startPluginStack();
     cleanup.push(() => second.close());
-    await send(second, plugin(second, { exporter_url: exp.ingestUrl, flush_interval: 0.1 }), svc, 40);
+    await send(second, addPlugin(second, { exporter_url: exp.ingestUrl, flush_interval: 0.1 }), svc, 40);
     await countReaches(exp, "default.respawn.80", 120);
     assert.equal(await sample(exp, "latency_exporter_sources", {}), 2);
   });
 
-  it("sidecar slow: events stay fast, memory stays within max_services, and drops beyond it are exported", async () => {
+  // README "Guarantees and limits": the proxy path never waits on the sidecar; memory bounded by max_services.
+  it("sidecar stalled: events are as fast as with no sidecar, memory stays within max_services, drops are exported", async () => {
     const exp = await startExporter(exporterArgs(0));
-    const proxy = await startDelayProxy(exp.ingestUrl, 30_000);
-    const stack = await startPluginStack();
+    const proxy = await startDelayProxy(exp.ingestUrl, 600_000);
+    const stack = await startProbedPluginStack();
     cleanup.push(
       () => stack.close(),
       () => proxy.close(),
       () => exp.stop(),
     );
-    // Global: a route's instance belongs to one service, and this one must see five.
-    const id = plugin(stack, { exporter_url: proxy.url, flush_interval: 0.1, max_services: 3 }, "global");
-    const services = Array.from({ length: 5 }, (_, i) =>
-      makeService({ name: `default.slow${i}.80`, tags: tags(`slow${i}`) }),
+    // Global: a route's instance belongs to one service, and these must see 100.
+    const bounds = { flush_interval: 0.1, max_services: 3 };
+    const absent = addPlugin(stack, { ...bounds, exporter_url: `http://127.0.0.1:${await freePort()}` }, "global");
+    const stalled = addPlugin(stack, { ...bounds, exporter_url: proxy.url }, "global");
+    const services = Array.from({ length: 100 }, (_, i) => kicService(`slow${i}`));
+    // Both pipelines hold 3 of the first 5 services and a payload in flight before the first reading; the other
+    // 95 would each cost a histogram without the bound.
+    await timedEvents(stack, absent, services.slice(0, 5), 200);
+    await timedEvents(stack, stalled, services.slice(0, 5), 200);
+    await waitFor("both pipelines to have tried to ship", () =>
+      proxy.received > 0 && /cannot ship latency deltas/.test(stack.server.output()) ? true : undefined,
     );
-    const durations: number[] = [];
-    let next = 0;
-    // 16 timers at a time, as Kong runs them, so that the durations are each event's own.
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        for (let i = next++; i < 500; i = next++) {
-          const t0 = process.hrtime.bigint();
-          await stack.kong.log(i % 2, id, makeLogContext({ service: services[i % 5], proxyMs: 10 }));
-          durations.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        }
-      }),
-    );
-    // Every event completed while the sidecar had not answered a single shipment: none waited for it.
-    assert.equal(proxy.answered, 0);
-    durations.sort((a, b) => a - b);
+    const before = await stack.memory();
+
+    // In alternating rounds, so that the machine's own ups and downs fall on both.
+    const withoutSidecar: number[] = [];
+    const behindStall: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      withoutSidecar.push(...(await timedEvents(stack, absent, services, 250)));
+      behindStall.push(...(await timedEvents(stack, stalled, services, 250)));
+    }
+    withoutSidecar.sort((a, b) => a - b);
+    behindStall.sort((a, b) => a - b);
+    const after = await stack.memory();
+    assert.equal(proxy.answered, 0, "every event completed while the sidecar had answered no shipment");
+    const p99 = (d: number[]) => d[Math.ceil(0.99 * d.length) - 1];
     console.log(
-      `      event handling behind a stalled sidecar: p50 ${durations[250].toFixed(2)} ms, p99 ${durations[495].toFixed(2)} ms (500 events, 2 workers)`,
+      `      p99 of an event: ${p99(withoutSidecar).toFixed(2)} ms with no sidecar, ${p99(behindStall).toFixed(2)} ms ` +
+        `behind a stalled one; plugin server memory ${((after - before) / 1024).toFixed(0)} KiB more after 2,000 events for 100 services`,
     );
+    // A ratio within this test, loose for a noisy machine (1.9x seen): waiting on the sidecar would cost seconds.
+    assert.ok(p99(behindStall) <= 5 * p99(withoutSidecar) + 5, "events behind a stalled sidecar are slower");
+    // 100 services in each of two pipelines would take 200 histograms; max_services 3 allows none more.
+    assert.ok(after - before < 10 * HISTOGRAM_COUNTS_BYTES, `memory grew by ${after - before} bytes`);
+
     proxy.release();
-    // Each interval holds at most 3 services; what came for others was dropped and is reported as overflow.
-    const counted = await waitFor("every event counted or reported dropped", async () => {
+    // What came for services beyond the 3 held was dropped, and is reported as overflow.
+    const sent = 1200;
+    const counted = await waitFor("every event of the stalled pipeline counted or reported dropped", async () => {
       const s = parseSamples(await fetchText(`${exp.metricsUrl}/metrics`));
       const kept = services.reduce(
         (n, svc) => n + (value(s, "kong_upstream_latency_ms_count", { kong_service: svc.name! }) ?? 0),
         0,
       );
       const dropped = value(s, "latency_exporter_plugin_dropped_events_total", { reason: "overflow" }) ?? 0;
-      return kept + dropped === 500 ? { kept, dropped } : undefined;
+      return kept + dropped === sent ? { kept, dropped } : undefined;
     });
     assert.ok(counted.dropped > 0, "overflow reported");
-  });
-
-  it("SIGTERM: the plugin server ships its last deltas before exiting; the sidecar exits cleanly", async () => {
-    const exp = await startExporter(exporterArgs(0));
-    const stack = await startPluginStack();
-    cleanup.push(
-      () => stack.close(),
-      () => exp.stop(),
-    );
-    // A flush interval of a minute: only the shutdown drain can deliver these in time.
-    const id = plugin(stack, { exporter_url: exp.ingestUrl, flush_interval: 60 });
-    await send(stack, id, makeService({ name: "default.term.80", tags: tags("term") }), 70);
-    const status = await stack.server.stop("SIGTERM", 10_000);
-    assert.deepEqual(status, { code: 0, signal: null });
-    await countReaches(exp, "default.term.80", 70, 5_000);
-    assert.equal(await exp.stop("SIGTERM"), 0);
   });
 });

@@ -19,8 +19,9 @@ export function freePort(): Promise<number> {
 /** The real plugin server running the built upstream-latency plugin, and a Kong node driving it. */
 export async function startPluginStack(
   workers = 2,
+  env?: Record<string, string>,
 ): Promise<{ server: PluginServer; kong: KongEmulator; close(): Promise<void> }> {
-  const server = await PluginServer.start({ pluginsDir: PRODUCT_PLUGIN_DIR, sockName: "upstream-latency.sock" });
+  const server = await PluginServer.start({ pluginsDir: PRODUCT_PLUGIN_DIR, sockName: "upstream-latency.sock", env });
   const kong = new KongEmulator({ socketPath: server.socketPath, pluginName: "upstream-latency", workers });
   return {
     server,

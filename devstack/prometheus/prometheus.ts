@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { request } from "undici";
 import { freePort } from "../process/plugin-stack";
 import { waitFor } from "../process/wait";
+import { findExecutable, INSTALL_PROMETHEUS, requirement } from "../requirement";
 
 /**
  * Where the sidecar would sit in a cluster: the Kubernetes objects behind one endpoint of a ServiceMonitor.
@@ -66,35 +67,14 @@ export interface Prometheus {
 
 /** The `prometheus` executable on PATH, if any. */
 export function findPrometheus(): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, "prometheus");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
+  return findExecutable("prometheus");
 }
 
-/**
- * For a suite's before hook. A missing Prometheus must fail CI (a skipped suite looks green) but only skip on a
- * developer's machine.
- */
+/** For a suite's before hook: the Prometheus binary, or the suite is pending (failed under CI). */
 export function prometheusOrSkip(ctx: Mocha.Context): string {
   const bin = findPrometheus();
-  if (bin) return bin;
-  if (process.env.CI === "true") {
-    throw new Error(
-      "prometheus is not on PATH, and CI=true: install it (apt-get install -y --no-install-recommends prometheus)",
-    );
-  }
-  console.warn(
-    "    prometheus is not on PATH: skipping (install Debian's `prometheus` to run this suite; under CI=true it fails)",
-  );
-  ctx.skip();
+  requirement(ctx, bin ? undefined : "prometheus is not on PATH", INSTALL_PROMETHEUS);
+  return bin!;
 }
 
 /**
@@ -174,7 +154,7 @@ async function getJson<T>(url: string): Promise<T> {
  */
 export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_000): Promise<Prometheus> {
   const bin = findPrometheus();
-  if (!bin) throw new Error("prometheus is not on PATH (apt-get install -y --no-install-recommends prometheus)");
+  if (!bin) throw new Error(`prometheus is not on PATH (${INSTALL_PROMETHEUS})`);
   const dir = mkdtempSync(join(tmpdir(), "prometheus-e2e-"));
   const configFile = join(dir, "prometheus.yml");
   const interval = opts.scrapeInterval ?? "1s";

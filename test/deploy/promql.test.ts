@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { stringify } from "yaml";
 import { guideAdapterValues } from "./support/guide";
 import { render, requireHelm, type K8sObject, type Values } from "./support/helm";
-import { isExecutable, needOrSkip, onPath } from "./support/paths";
+import { findExecutable, INSTALL_PROMETHEUS, requirement } from "../../devstack/requirement";
 import { WITH_RULES_CONFIGMAP, adapterRules } from "./support/rendered";
 
 type Obj = Record<string, any>;
@@ -161,8 +161,8 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
 
   before(function () {
     helm = requireHelm(this);
-    const p = onPath("promtool").find(isExecutable);
-    needOrSkip(this, p ? undefined : "promtool not found on PATH (apt-get install prometheus)");
+    const p = findExecutable("promtool");
+    requirement(this, p ? undefined : "promtool is not on PATH", INSTALL_PROMETHEUS);
     promtool = p!;
   });
 

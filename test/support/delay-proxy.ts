@@ -8,6 +8,8 @@ import { request } from "undici";
 export interface DelayProxy {
   url: string;
   delayMs: number;
+  /** Requests received so far. */
+  received: number;
   /** Requests answered so far. */
   answered: number;
   /** Forwards every held request now, and the following ones without delay. */
@@ -20,6 +22,7 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
   const proxy = {
     url: "",
     delayMs,
+    received: 0,
     answered: 0,
     release: () => undefined,
     close: () => Promise.resolve(),
@@ -33,6 +36,7 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
     held.clear();
   };
   const server: Server = createServer((req, res) => {
+    proxy.received++;
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -60,6 +64,8 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
   proxy.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   proxy.close = () =>
     new Promise<void>((resolve) => {
+      for (const timer of held.keys()) clearTimeout(timer);
+      held.clear();
       server.closeAllConnections();
       server.close(() => resolve());
     });
