@@ -1,4 +1,5 @@
 import { SLOT_LOWEST, type SparseCounts } from "../wire/histogram";
+import { NativeBuckets } from "./native-buckets";
 import type { SlidingWindow } from "./window";
 
 /**
@@ -11,6 +12,8 @@ export class Series {
   /** counts[i] for boundaries[i]; the last slot is +Inf. */
   readonly counts: Float64Array;
   lastUpdate = 0;
+  /** The same latencies in native-histogram buckets, for the protobuf exposition. */
+  readonly native = new NativeBuckets();
   /** labelText in UTF-8, encoded once rather than at every scrape. */
   readonly labelBytes: Buffer;
 
@@ -35,6 +38,7 @@ export class Series {
       const value = SLOT_LOWEST[h.slots[i]];
       while (j < b.length && value > b[j]) j++;
       this.counts[j] += h.counts[i];
+      this.native.add(value, h.counts[i]);
     }
     this.count += count;
     this.sum += sum;
