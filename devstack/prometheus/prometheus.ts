@@ -32,6 +32,10 @@ export const DEFAULT_TARGET: ServiceMonitorTarget = {
 export interface PrometheusOptions {
   /** host:port of the sidecar's metrics listener. */
   address: string;
+  /** More Kong pods behind the same ServiceMonitor endpoint (the first is `address` in pod `target.pod`). */
+  morePods?: { address: string; pod: string }[];
+  /** Prometheus's --enable-feature values, e.g. ["native-histograms"]. */
+  features?: string[];
   metricsPath?: string;
   target?: Partial<ServiceMonitorTarget>;
   /** Default 1s, for test speed (a ServiceMonitor's default is Prometheus's 30s). */
@@ -120,21 +124,19 @@ export function serviceMonitorScrapeConfig(opts: PrometheusOptions): Record<stri
     scrape_timeout: interval,
     metrics_path: opts.metricsPath ?? "/metrics",
     scheme: "http",
-    static_configs: [
-      {
-        targets: [opts.address],
-        labels: {
-          __meta_kubernetes_namespace: t.namespace,
-          __meta_kubernetes_service_name: t.service,
-          __meta_kubernetes_pod_name: t.pod,
-          __meta_kubernetes_pod_container_name: t.container,
-          __meta_kubernetes_pod_phase: "Running",
-          __meta_kubernetes_endpoint_port_name: t.port,
-          __meta_kubernetes_endpoint_address_target_kind: "Pod",
-          __meta_kubernetes_endpoint_address_target_name: t.pod,
-        },
+    static_configs: [{ address: opts.address, pod: t.pod }, ...(opts.morePods ?? [])].map(({ address, pod }) => ({
+      targets: [address],
+      labels: {
+        __meta_kubernetes_namespace: t.namespace,
+        __meta_kubernetes_service_name: t.service,
+        __meta_kubernetes_pod_name: pod,
+        __meta_kubernetes_pod_container_name: t.container,
+        __meta_kubernetes_pod_phase: "Running",
+        __meta_kubernetes_endpoint_port_name: t.port,
+        __meta_kubernetes_endpoint_address_target_kind: "Pod",
+        __meta_kubernetes_endpoint_address_target_name: pod,
       },
-    ],
+    })),
     relabel_configs: [
       { source_labels: ["job"], target_label: "__tmp_prometheus_job_name" },
       { action: "keep", source_labels: ["__meta_kubernetes_endpoint_port_name"], regex: t.port },
@@ -192,6 +194,7 @@ export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_00
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
+      ...(opts.features ?? []).map((f) => `--enable-feature=${f}`),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
