@@ -59,7 +59,7 @@ export const P99_RULE: AdapterRule = {
  * rate window are PromQL text, e.g. "0.99" and "1m"; an idle window gives NaN, as the average's 0/0 does.
  */
 export function nativeQuantileQuery(q: string, window: string): string {
-  return `histogram_quantile(${q}, sum by (<<.GroupBy>>) (rate(kong_upstream_latency_ms_native{<<.LabelMatchers>>}[${window}])))`;
+  return `histogram_quantile(${q}, sum by (exported_service) (rate(kong_upstream_latency_ms_native{<<.LabelMatchers>>}[${window}])))`;
 }
 
 /** The fleet p99 over the last minute, the native histogram's answer to P99_RULE's worst pod. */
