@@ -6,10 +6,12 @@
  */
 import { LATENCY_KINDS, type LatencyKind } from "../wire/payload";
 import type { ChunkWriter } from "./chunk-writer";
+import { QS } from "./exposition";
 import { FAMILIES, nativeFamily, percentileFamily } from "./families";
 import {
   classicHistogramSize,
   familyHeader,
+  familyScratch,
   labelPairs,
   MetricField,
   MetricType,
@@ -18,7 +20,6 @@ import {
   type MetricEncoder,
 } from "./metric-family";
 import { NATIVE_SCHEMA, ZERO_THRESHOLD, type NativeBuckets } from "./native-buckets";
-import { QUANTILES } from "./percentiles";
 import {
   DOUBLE_FIELD_SIZE,
   lenFieldSize,
@@ -87,7 +88,6 @@ class ClassicHistogram extends SeriesMetric {
   }
 }
 
-const QS = QUANTILES.map((q) => q.q);
 const QUANTILE_SIZE = 2 * DOUBLE_FIELD_SIZE;
 
 /** Summary{sample_count, sample_sum, quantile}, the same windowed percentiles as the text's. */
@@ -120,9 +120,8 @@ class PercentileSummary extends SeriesMetric {
  * buckets, a zero count or a zero threshold, and an empty histogram gets a no-op span for later versions.
  */
 class NativeHistogram extends SeriesMetric {
-  /** The last sized series' spans (offset, length pairs) and deltas. */
+  /** The last sized series' spans, as (offset, length) pairs, and the size of its deltas. */
   private readonly spans: number[] = [];
-  private readonly deltas: number[] = [];
   private spansSize = 0;
   private deltasSize = 0;
 
@@ -139,7 +138,7 @@ class NativeHistogram extends SeriesMetric {
       DOUBLE_FIELD_SIZE +
       uintFieldSize(s.native.zeroCount) +
       this.spansSize +
-      (this.deltas.length > 0 ? lenFieldSize(this.deltasSize) : 0)
+      (this.deltasSize > 0 ? lenFieldSize(this.deltasSize) : 0)
     );
   }
 
@@ -155,37 +154,53 @@ class NativeHistogram extends SeriesMetric {
       writeUint(out, 1, zigzag(spans[i]));
       writeUint(out, 2, spans[i + 1]);
     }
-    if (this.deltas.length === 0) return;
+    if (this.deltasSize === 0) return;
     writeTag(out, 13, LEN);
     writeVarint(out, this.deltasSize);
-    for (const d of this.deltas) writeVarint(out, zigzag(d));
+    this.deltas(s.native, out);
   }
 
-  /** Spans of non-empty buckets (the first offset absolute, then gaps) and each count less the previous one. */
+  /**
+   * Spans of the buckets to send (the first offset absolute, then gaps), with gaps of one or two empty buckets
+   * sent as zeros, as client_golang does: a zero costs a byte or two, a new span about six.
+   */
   private layout(b: NativeBuckets): void {
     const spans = this.spans;
-    const deltas = this.deltas;
     spans.length = 0;
-    deltas.length = 0;
-    this.deltasSize = 0;
-    let previous = 0;
+    const { counts, first } = b;
     let end = 0;
-    for (let k = 0; k < b.counts.length; k++) {
-      const c = b.counts[k];
-      if (c === 0) continue;
-      const index = b.first + k;
+    for (let k = 0; k < counts.length; k++) {
+      if (counts[k] === 0) continue;
+      const index = first + k;
       if (spans.length === 0) spans.push(index, 1);
-      else if (index === end) spans[spans.length - 1]++;
+      else if (index - end <= 2) spans[spans.length - 1] += index - end + 1;
       else spans.push(index - end, 1);
       end = index + 1;
-      const d = c - previous;
-      deltas.push(d);
-      this.deltasSize += varintSize(zigzag(d));
-      previous = c;
     }
+    this.deltasSize = this.deltas(b);
     if (spans.length === 0) spans.push(0, 0);
     this.spansSize = 0;
     for (let i = 0; i < spans.length; i += 2) this.spansSize += lenFieldSize(spanSize(spans[i], spans[i + 1]));
+  }
+
+  /** The size of the deltas (each sent bucket's count less the previous one's), written into `out` if given. */
+  private deltas(b: NativeBuckets, out?: ChunkWriter): number {
+    const spans = this.spans;
+    const { counts, first } = b;
+    let size = 0;
+    let index = 0;
+    let previous = 0;
+    for (let i = 0; i < spans.length; i += 2) {
+      index += spans[i];
+      for (const stop = index + spans[i + 1]; index < stop; index++) {
+        const c = counts[index - first];
+        const z = zigzag(c - previous);
+        if (out) writeVarint(out, z);
+        else size += varintSize(z);
+        previous = c;
+      }
+    }
+    return size;
   }
 }
 
@@ -223,13 +238,14 @@ export class LatencyFamiliesProtobuf {
 
   /** Writes every family into `out`, yielding the chunks filled after each: a family is written at once. */
   *render(out: ChunkWriter, now: number): Generator<Buffer[]> {
+    const scratch = familyScratch();
     for (const kind of LATENCY_KINDS) {
       const series = this.store.families.get(kind);
       if (!series?.size) continue;
       const { families, summary } = this.kinds.get(kind)!;
       summary.now = now;
       for (const { header, metric } of families) {
-        writeFamily(out, header, () => series.values(), metric);
+        writeFamily(out, scratch, header, series.values(), metric);
         if (out.hasFull) yield out.takeFull();
       }
     }

@@ -1,9 +1,9 @@
 /**
  * io.prometheus.client.MetricFamily messages (client_model's metrics.proto), length-delimited as Prometheus's
- * protobuf scrape reads them. A family's length comes first, so its metrics are sized in one pass and written
- * in a second; both run without yielding, so a series cannot change between them.
+ * protobuf scrape reads them. A family's length comes first: its metrics are written into a scratch writer,
+ * without yielding (so a series cannot change half-way), then copied after the length.
  */
-import type { ChunkWriter } from "./chunk-writer";
+import { ChunkWriter } from "./chunk-writer";
 import {
   DOUBLE_FIELD_SIZE,
   lenField,
@@ -42,21 +42,26 @@ export interface MetricEncoder<T> {
   write(out: ChunkWriter, item: T): void;
 }
 
-/** A delimited MetricFamily of the metrics `items()` lists (called twice, listing the same). */
+/** Where a family's metrics are written before their length is known; 64 KiB chunks, kept for the next. */
+export function familyScratch(): ChunkWriter {
+  return new ChunkWriter(64 * 1024);
+}
+
+/** A delimited MetricFamily of `items`, through `scratch` (empty before and after). */
 export function writeFamily<T>(
   out: ChunkWriter,
+  scratch: ChunkWriter,
   header: Buffer,
-  items: () => Iterable<T>,
+  items: Iterable<T>,
   metric: MetricEncoder<T>,
 ): void {
-  let size = header.length;
-  for (const item of items()) size += lenFieldSize(metric.size(item));
-  writeVarint(out, size);
-  out.bytes(header);
-  for (const item of items()) {
-    writeLen(out, FAMILY_METRIC_FIELD, metric.size(item));
-    metric.write(out, item);
+  for (const item of items) {
+    writeLen(scratch, FAMILY_METRIC_FIELD, metric.size(item));
+    metric.write(scratch, item);
   }
+  writeVarint(out, header.length + scratch.length);
+  out.bytes(header);
+  scratch.moveTo(out);
 }
 
 /** Histogram{sample_count, sample_sum, bucket}: classic buckets, without +Inf (sample_count stands for it). */

@@ -56,9 +56,12 @@ export class NativeBuckets {
     this.counts[i - this.first] += count;
   }
 
-  /** Room for bucket i, with some slack beyond it so that a drifting latency does not copy at every step. */
+  /**
+   * Room for bucket i, and as much again as the range held (at least 8) beyond it: a delta's latencies come in
+   * increasing order, and each step past the end must not copy the whole range.
+   */
   private grow(i: number): void {
-    const slack = 8;
+    const slack = Math.max(8, this.counts.length);
     const first = Math.min(this.first, i - (i < this.first ? slack : 0));
     const end = Math.max(this.first + this.counts.length, i + 1 + (i >= this.first ? slack : 0));
     const grown = new Float64Array(end - first);

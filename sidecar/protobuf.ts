@@ -10,6 +10,8 @@ export const FIXED64 = 1;
 export const LEN = 2;
 
 export function varintSize(n: number): number {
+  if (n < 128) return 1;
+  if (n < 16384) return 2;
   let size = 1;
   while (n >= 128) {
     n = Math.floor(n / 128);
@@ -24,6 +26,15 @@ export function zigzag(n: number): number {
 }
 
 export function writeVarint(out: ChunkWriter, n: number): void {
+  // Bit operations while the number fits 31 bits (nearly always), arithmetic above.
+  if (n < 0x80000000) {
+    while (n >= 128) {
+      out.byte((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    out.byte(n);
+    return;
+  }
   while (n >= 128) {
     out.byte((n % 128) | 0x80);
     n = Math.floor(n / 128);
@@ -36,12 +47,9 @@ export function writeTag(out: ChunkWriter, field: number, wire: number): void {
   out.byte((field << 3) | wire);
 }
 
-const double = Buffer.alloc(8);
-
 export function writeDouble(out: ChunkWriter, field: number, v: number): void {
   writeTag(out, field, FIXED64);
-  double.writeDoubleLE(v);
-  out.bytes(double);
+  out.doubleLE(v);
 }
 
 export const DOUBLE_FIELD_SIZE = 9;

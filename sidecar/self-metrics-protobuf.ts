@@ -7,6 +7,7 @@ import type { ChunkWriter } from "./chunk-writer";
 import {
   classicHistogramSize,
   familyHeader,
+  familyScratch,
   labelPairs,
   MetricField,
   MetricType,
@@ -88,6 +89,7 @@ function histograms(family: MetricObjectWithValues<MetricValue<string>>): Histog
 }
 
 export async function writeSelfMetrics(out: ChunkWriter, registry: Registry): Promise<void> {
+  const scratch = familyScratch();
   for (const family of await registry.getMetricsAsJSON()) {
     const { name, help } = family;
     // prom-client's typings declare a numeric enum; the values are its text format's type names.
@@ -95,16 +97,20 @@ export async function writeSelfMetrics(out: ChunkWriter, registry: Registry): Pr
     const values = family.values.map(valueOf).map((v) => ({ labels: encodeLabels(v.labels), value: v.value }));
     switch (type) {
       case "counter":
-        writeFamily(out, familyHeader(name, help, MetricType.COUNTER), () => values, valueMetric(MetricField.counter));
+        writeFamily(
+          out,
+          scratch,
+          familyHeader(name, help, MetricType.COUNTER),
+          values,
+          valueMetric(MetricField.counter),
+        );
         break;
       case "gauge":
-        writeFamily(out, familyHeader(name, help, MetricType.GAUGE), () => values, valueMetric(MetricField.gauge));
+        writeFamily(out, scratch, familyHeader(name, help, MetricType.GAUGE), values, valueMetric(MetricField.gauge));
         break;
-      case "histogram": {
-        const metrics = histograms(family);
-        writeFamily(out, familyHeader(name, help, MetricType.HISTOGRAM), () => metrics, histogramMetric);
+      case "histogram":
+        writeFamily(out, scratch, familyHeader(name, help, MetricType.HISTOGRAM), histograms(family), histogramMetric);
         break;
-      }
       default:
         throw new Error(`metric ${name} of type ${type} has no protobuf encoding here`);
     }

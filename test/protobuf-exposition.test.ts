@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { request } from "undici";
 import { startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
+import { SCRAPE_ACCEPT, SCRAPE_ACCEPT_NATIVE_HISTOGRAMS } from "../devstack/prometheus/prometheus";
 import { ChunkWriter } from "../sidecar/chunk-writer";
 import { LatencyFamiliesProtobuf } from "../sidecar/exposition-protobuf";
 import { LatencyFamiliesText } from "../sidecar/metrics-body";
@@ -24,11 +25,8 @@ import {
   type Family,
 } from "./support/metric-families";
 
-/** Accept as Prometheus 2.42 sends it, with --enable-feature=native-histograms and without (scrape/scrape.go). */
-const PROMETHEUS_ACCEPT_PROTOBUF =
-  "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-const PROMETHEUS_ACCEPT_TEXT =
-  "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const PROMETHEUS_ACCEPT_PROTOBUF = SCRAPE_ACCEPT_NATIVE_HISTOGRAMS;
+const PROMETHEUS_ACCEPT_TEXT = SCRAPE_ACCEPT;
 
 /** The bucket of an integer latency, straight from the definition: the smallest i with v <= 2^(i/32). */
 function bucketOf(v: number): number {
@@ -192,6 +190,34 @@ describe("/metrics in protobuf, decoded, equals the text", () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it("for families larger than the encoder's 64 KiB scratch chunks", () => {
+    const store = new Store({
+      boundaries: [100, 1000],
+      mapping: undefined,
+      windowMs: 60_000,
+      maxSeries: 1000,
+      idleMs: 1,
+    });
+    const many = Array.from({ length: 600 }, (_, i) => service(String(i), `team.svc-${i}.80`, ["k8s-name:x"]));
+    store.apply(
+      validatePayload(
+        makePayload(
+          many.flatMap(
+            (svc, i) =>
+              [
+                [svc, "upstream", i + 1],
+                [svc, "upstream", 3 * i + 5],
+              ] as [ServiceRef, LatencyKind, number][],
+          ),
+        ),
+      ),
+      now,
+    );
+    const { text, protobuf } = renderBoth(store, now);
+    assert.ok(protobuf.length > 3 * 64 * 1024, String(protobuf.length));
+    assertSameContent(text, decodeFamilies(protobuf));
   });
 
   it("for the sidecar's own metrics (prom-client): counters, gauges, histograms, labels and all", async () => {

@@ -153,6 +153,12 @@ export function serviceMonitorScrapeConfig(opts: PrometheusOptions): Record<stri
   };
 }
 
+/** Accept of Prometheus 2.42's scrapes (scrape/scrape.go), and with --enable-feature=native-histograms. */
+export const SCRAPE_ACCEPT =
+  "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+export const SCRAPE_ACCEPT_NATIVE_HISTOGRAMS =
+  "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
 /** Prometheus answers in milliseconds here; a bound keeps a wedged one from hanging a test or the HPA's sync. */
 const API_TIMEOUT_MS = 10_000;
 
