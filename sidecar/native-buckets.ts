@@ -37,12 +37,15 @@ export function nativeIndex(v: number): number {
   return i;
 }
 
+/** A bucket's count in 4 bytes until one passes 2^32 - 1 (billions of requests in one 2% bucket), then in 8. */
+const UINT32_MAX = 0xffffffff;
+
 /** Counts over the range of buckets seen so far, grown as latencies land outside it. */
 export class NativeBuckets {
   zeroCount = 0;
   /** The bucket index of counts[0]. */
   first = 0;
-  counts = new Float64Array(0);
+  counts: Uint32Array | Float64Array = new Uint32Array(0);
 
   /** Adds `count` latencies of `value` ms (an integer). */
   add(value: number, count: number): void {
@@ -53,18 +56,20 @@ export class NativeBuckets {
     const i = nativeIndex(value);
     if (this.counts.length === 0) this.first = i;
     if (i < this.first || i >= this.first + this.counts.length) this.grow(i);
-    this.counts[i - this.first] += count;
+    const sum = this.counts[i - this.first] + count;
+    if (sum > UINT32_MAX && this.counts instanceof Uint32Array) this.counts = Float64Array.from(this.counts);
+    this.counts[i - this.first] = sum;
   }
 
   /**
-   * Room for bucket i, and as much again as the range held (at least 8) beyond it: a delta's latencies come in
+   * Room for bucket i, and a quarter of the range again (at least 8) beyond it: a delta's latencies come in
    * increasing order, and each step past the end must not copy the whole range.
    */
   private grow(i: number): void {
-    const slack = Math.max(8, this.counts.length);
+    const slack = Math.max(8, this.counts.length >> 2);
     const first = Math.min(this.first, i - (i < this.first ? slack : 0));
     const end = Math.max(this.first + this.counts.length, i + 1 + (i >= this.first ? slack : 0));
-    const grown = new Float64Array(end - first);
+    const grown = this.counts instanceof Uint32Array ? new Uint32Array(end - first) : new Float64Array(end - first);
     grown.set(this.counts, this.first - first);
     this.first = first;
     this.counts = grown;

@@ -8,7 +8,7 @@ import { ChunkWriter } from "../sidecar/chunk-writer";
 import { LatencyFamiliesProtobuf } from "../sidecar/exposition-protobuf";
 import { LatencyFamiliesText } from "../sidecar/metrics-body";
 import { PROTOBUF_CONTENT_TYPE, prefersProtobuf, TEXT_CONTENT_TYPE } from "../sidecar/metrics-format";
-import { NATIVE_SCHEMA, nativeIndex, ZERO_THRESHOLD } from "../sidecar/native-buckets";
+import { NATIVE_SCHEMA, NativeBuckets, nativeIndex, ZERO_THRESHOLD } from "../sidecar/native-buckets";
 import { writeSelfMetrics } from "../sidecar/self-metrics-protobuf";
 import { Store } from "../sidecar/store";
 import { HDR_HIGHEST, SLOT_LOWEST } from "../wire/histogram";
@@ -109,6 +109,16 @@ describe("native histogram buckets (schema 5)", () => {
     for (let v = 1; v <= 70_000; v++) assert.equal(nativeIndex(v), bucketOf(v), `${v} ms`);
     for (let v = 70_000; v <= HDR_HIGHEST; v += 997) assert.equal(nativeIndex(v), bucketOf(v), `${v} ms`);
     for (let e = 0; e <= 31; e++) assert.equal(nativeIndex(2 ** e), e * 32, `2^${e} ms, an upper bound`);
+  });
+
+  it("hold a bucket's count beyond 32 bits, and keep it as the range grows", () => {
+    const b = new NativeBuckets();
+    b.add(100, 2 ** 32 - 1);
+    b.add(100, 5);
+    b.add(1, 1);
+    b.add(50_000, 2);
+    const at = (v: number) => b.counts[nativeIndex(v) - b.first];
+    assert.deepEqual([at(100), at(1), at(50_000)], [2 ** 32 + 4, 1, 2]);
   });
 
   it("count an HDR slot in its lowest value's bucket: exact to 2047 ms, above within the slot's 0.1%", () => {
