@@ -31,11 +31,23 @@ const FLOOR_BOUND: Float64Array = (() => {
 
 /** The bucket of an integer latency of 1 to 2^31 ms. */
 export function nativeIndex(v: number): number {
+  return v < SMALL ? SMALL_INDEX[v] : computeIndex(v);
+}
+
+function computeIndex(v: number): number {
   let i = Math.ceil(Math.log2(v) * PER_OCTAVE);
   while (FLOOR_BOUND[i] < v) i++;
   while (i > 0 && FLOOR_BOUND[i - 1] >= v) i--;
   return i;
 }
+
+/** Latencies below 65.5 s (nearly all) find their bucket in a table: ingest maps every HDR slot of a delta. */
+const SMALL = 65_536;
+const SMALL_INDEX = (() => {
+  const t = new Int16Array(SMALL);
+  for (let v = 1; v < SMALL; v++) t[v] = computeIndex(v);
+  return t;
+})();
 
 /** A bucket's count in 4 bytes until one passes 2^32 - 1 (billions of requests in one 2% bucket), then in 8. */
 const UINT32_MAX = 0xffffffff;
@@ -59,6 +71,17 @@ export class NativeBuckets {
     const sum = this.counts[i - this.first] + count;
     if (sum > UINT32_MAX && this.counts instanceof Uint32Array) this.counts = Float64Array.from(this.counts);
     this.counts[i - this.first] = sum;
+  }
+
+  /** Makes room for latencies from `lowest` to `highest` ms at once, as a delta's range is known before its values. */
+  reserve(lowest: number, highest: number): void {
+    if (highest < 1) return;
+    const hi = nativeIndex(highest);
+    // 0 ms goes to the zero bucket, not to the range.
+    const lo = lowest < 1 ? hi : nativeIndex(lowest);
+    if (this.counts.length === 0) this.first = lo;
+    if (lo < this.first) this.grow(lo);
+    if (hi >= this.first + this.counts.length) this.grow(hi);
   }
 
   /**

@@ -32,6 +32,7 @@ export class Series {
   add(count: number, sum: number, h: SparseCounts, now: number): void {
     const b = this.boundaries;
     let j = 0;
+    if (h.slots.length > 0) this.native.reserve(SLOT_LOWEST[h.slots[0]], SLOT_LOWEST[h.slots[h.slots.length - 1]]);
     // Slots come in increasing value order, so the boundary index only moves forward. A slot's lowest
     // value decides its bucket: slots are exact up to 2047 ms and 0.1% wide above.
     for (let i = 0; i < h.slots.length; i++) {
