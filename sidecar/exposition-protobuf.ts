@@ -1,8 +1,8 @@
 /**
  * The latency families in Prometheus's protobuf exposition: per kind, the classic histogram and the percentile
  * summary as in the text, then the native histogram, which only this format can carry. Written by hand over
- * a varint writer: a Metric is a few fields, and a generic encoder's per-field objects would cost more than
- * the text render at 10k series.
+ * a varint writer into the scrape's chunks, as the text is: protobufjs's writer queues an object per field, a
+ * few million per scrape at 10k series.
  */
 import { LATENCY_KINDS, type LatencyKind } from "../wire/payload";
 import type { ChunkWriter } from "./chunk-writer";
