@@ -13,6 +13,7 @@ import { LABEL_NAMES, serviceLabels } from "../sidecar/labels";
 import type { Series } from "../sidecar/series";
 import { Store } from "../sidecar/store";
 import { type ExporterProcess } from "../devstack/process/exporter-process";
+import { SCRAPE_ACCEPT, SCRAPE_ACCEPT_NATIVE_HISTOGRAMS } from "../devstack/prometheus/prometheus";
 import { normal, pareto, rng } from "../devstack/random";
 import { INGEST_PATH, WIRE_VERSION, type IngestPayload, type ServiceRef } from "../wire/payload";
 import { validatePayload } from "../wire/validate";
@@ -48,6 +49,8 @@ const SIDECAR_TIMER = join(__dirname, "support", "sidecar-timer.js");
 /** A sidecar request's bound: a stuck sidecar fails the benchmark rather than hanging it. */
 const HTTP_TIMEOUT_MS = 120_000;
 
+/** Scrapes of each format, in turn, once the rounds are in. */
+const FORMAT_SCRAPES = 5;
 const RENDER_TARGET_RATIO = 0.35;
 const RSS_TARGET_BYTES = 300 * 1024 * 1024;
 const RSS_TARGET_SERVICES = 10_000;
@@ -223,9 +226,10 @@ async function post(url: string, body: Buffer): Promise<number> {
 }
 
 /** GET /metrics to the last byte: wall ms and bytes, the body drained without decoding it. */
-async function scrape(url: string): Promise<{ ms: number; bytes: number }> {
+async function scrape(url: string, accept?: string): Promise<{ ms: number; bytes: number }> {
   const t0 = performance.now();
-  const res = await request(url, { headersTimeout: HTTP_TIMEOUT_MS, bodyTimeout: HTTP_TIMEOUT_MS });
+  const headers = accept ? { accept } : {};
+  const res = await request(url, { headers, headersTimeout: HTTP_TIMEOUT_MS, bodyTimeout: HTTP_TIMEOUT_MS });
   let bytes = 0;
   for await (const chunk of res.body) bytes += (chunk as Buffer).length;
   if (res.statusCode !== 200) throw new Error(`/metrics: HTTP ${res.statusCode}`);
@@ -285,6 +289,8 @@ export interface ScaleCase {
     sparse: InsideIngest;
   };
   prom: { ms: number[]; bytes: number };
+  /** Cached scrapes of the final state, text and protobuf (as Prometheus with native histograms asks) in turn. */
+  formats: { text: { ms: number[]; bytes: number }; protobuf: { ms: number[]; bytes: number } };
   check: { series: number; count: number; expected: number; overflow: number };
   memory: {
     rssAfterIngest: number;
@@ -354,6 +360,7 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
       sparse: { ingestMs: [], validateMs: [], applyMs: [] },
     },
     prom: { ms: [], bytes: 0 },
+    formats: { text: { ms: [], bytes: 0 }, protobuf: { ms: [], bytes: 0 } },
     check: { series: 0, count: 0, expected: inputs.totalCount, overflow: NaN },
     memory: {
       rssAfterIngest: 0,
@@ -396,6 +403,16 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
     }
     // A few more renders of the final state, from the percentile cache as a scrape within the same slot gets.
     for (let i = 0; i < 3; i++) c.renderWarmMs.push((await scrape(metricsUrl)).ms);
+    for (let i = 0; i < FORMAT_SCRAPES; i++) {
+      for (const [format, accept] of [
+        ["text", SCRAPE_ACCEPT],
+        ["protobuf", SCRAPE_ACCEPT_NATIVE_HISTOGRAMS],
+      ] as const) {
+        const s = await scrape(metricsUrl, accept);
+        c.formats[format].ms.push(s.ms);
+        c.formats[format].bytes = s.bytes;
+      }
+    }
     if (opts.profile) {
       await stopProfile(pid, probeFile);
       c.profile = summarizeProfile(profileFile);
@@ -558,6 +575,11 @@ export function renderSidecarScale(r: SidecarScaleResult): string {
       s ? `${mb(s.heapUsed)} / ${mb(s.heapTotal)} / ${mb(s.arrayBuffers)}` : "n/a";
     return `| ${n(c.services)} | ${mb(c.memory.rssAfterIngest)} | ${h(c.memory.heapAfterIngest)} | ${mb(c.memory.rssAfterRender)} | ${h(c.memory.heapAfterRender)} | ${mb(c.memory.peakRss)} | ${c.memory.rssByRound.map(mb).join(", ")} |`;
   });
+  const formats = r.cases.map((c) => {
+    const text = median(c.formats.text.ms);
+    const proto = median(c.formats.protobuf.ms);
+    return `| ${n(c.services)} | ${fmt(text, 0)} | ${mb(c.formats.text.bytes)} | ${fmt(proto, 0)} | ${mb(c.formats.protobuf.bytes)} | ${fmt(proto / text)}x | ${fmt(median(c.prom.ms), 0)} | ${mb(c.prom.bytes)} |`;
+  });
   const checks = r.cases.map(
     (c) =>
       `${n(c.services)} services: ${n(c.check.series)} series, \`_count\` total ${n(c.check.count)} of ${n(c.check.expected)} observations sent, ${c.check.overflow} overflow events`,
@@ -592,6 +614,12 @@ export function renderSidecarScale(r: SidecarScaleResult): string {
     "| services | latencies per service in a payload | payloads per round | payload size | first round (ms/payload) | later rounds (ms/payload) | sidecar CPU (ms/payload) | CPU per service (µs) | in the sidecar, ms/payload: ingest(): validate / apply / parse and the rest |",
     "|---:|---|---|---:|---:|---:|---:|---:|---|",
     ...ingest.flat(),
+    "",
+    `Protobuf scrape: what Prometheus with \`--enable-feature=native-histograms\` asks for (its \`Accept\` lists the delimited \`MetricFamily\` protobuf first). The sidecar's GET /metrics to the last byte over loopback HTTP, ${FORMAT_SCRAPES} scrapes of each format in turn once the rounds are in (percentiles cached, as a second scrape within a 10 s slot finds them), medians; prom-client's \`registry.metrics()\` as above (its histogram family alone, as text, in process). The protobuf body carries every family of the text (classic histograms, percentile summaries, the sidecar's own metrics) plus \`kong_upstream_latency_ms_native\` (schema 5), which the text cannot carry.`,
+    "",
+    "| services | text GET /metrics (ms) | text body (MB) | protobuf GET /metrics (ms) | protobuf body (MB) | protobuf / text | prom-client text `metrics()` (ms) | prom-client text (MB) |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...formats,
     "",
     'Memory of the sidecar: RSS from /proc; from inside the process after a forced full GC (signal-probe preload), the heap used, the heap V8 keeps committed, and array buffers (the window\'s closed slots are typed arrays, outside the heap); "after ingest" is right after the last round\'s payloads, "after render" after the scrapes that followed; peak is the kernel\'s high-water mark (VmHWM).',
     "",

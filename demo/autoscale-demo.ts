@@ -41,9 +41,9 @@ function parseArgs(): Scenario & { plot: string } {
     .addOption(
       new Option(
         "--metric <path>",
-        "average: the guide's adapter rule; p99: the windowed p99 rule; keda: KEDA's metrics-api trigger on /v1/latency",
+        "average: the guide's adapter rule; p99: the windowed p99 rule (worst pod); native-p99: the fleet p99 rule on native histograms; keda: KEDA's metrics-api trigger on /v1/latency",
       )
-        .choices(["average", "p99", "keda"])
+        .choices(["average", "p99", "native-p99", "keda"])
         .default(d.metric),
     )
     .addOption(

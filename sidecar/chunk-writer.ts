@@ -34,6 +34,22 @@ export class ChunkWriter {
     if (chunk.length === this.chunkBytes) this.spare.push(chunk);
   }
 
+  /** Bytes written and not yet taken. */
+  get length(): number {
+    return this.full.length * this.chunkBytes + this.pos;
+  }
+
+  /** Copies every byte written and not yet taken into `into`; this writer is then empty, its chunks kept. */
+  moveTo(into: ChunkWriter): void {
+    for (const chunk of this.full) {
+      into.bytes(chunk);
+      this.spare.push(chunk);
+    }
+    this.full.length = 0;
+    into.bytes(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+  }
+
   bytes(b: Uint8Array): void {
     let from = 0;
     while (b.length - from > this.chunkBytes - this.pos) {
@@ -50,6 +66,17 @@ export class ChunkWriter {
   byte(c: number): void {
     if (this.pos === this.chunkBytes) this.next();
     this.buf[this.pos++] = c;
+  }
+
+  /** A double, little-endian (protobuf's fixed64), written in place. */
+  doubleLE(v: number): void {
+    if (this.chunkBytes - this.pos < 8) {
+      doubleScratch.writeDoubleLE(v);
+      this.bytes(doubleScratch);
+      return;
+    }
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
   }
 
   /** Text known to be ASCII (numbers, names), without encoding it. */
@@ -80,5 +107,6 @@ export class ChunkWriter {
   }
 }
 
-/** Digits of a number that straddles two chunks. */
+/** Digits of a number, or a double, that straddles two chunks. */
 const digitScratch = Buffer.alloc(16);
+const doubleScratch = Buffer.alloc(8);

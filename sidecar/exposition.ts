@@ -115,7 +115,8 @@ export function renderHistogramSeries(out: ChunkWriter, f: HistogramText, s: Ser
   sumAndCount(out, f, s);
 }
 
-const QS = QUANTILES.map((q) => q.q);
+/** One array for every renderer: a series' window caches its percentiles for the array it was asked with. */
+export const QS = QUANTILES.map((q) => q.q);
 
 export function renderPercentileSeries(out: ChunkWriter, f: SummaryText, s: Series, now: number): void {
   const { values } = s.window.stats(now, QS);

@@ -15,5 +15,16 @@ export function percentileFamily(kind: LatencyKind, windowMs: number): { name: s
   };
 }
 
+/**
+ * The native histogram's name and help: a family of its own, because Prometheus 2.42 drops the classic
+ * `_bucket`/`_sum`/`_count` of a family that carries native buckets, and the guide's rule reads them.
+ */
+export function nativeFamily(kind: LatencyKind): { name: string; help: string } {
+  return {
+    name: `${FAMILIES[kind].name}_native`,
+    help: `${FAMILIES[kind].name} as a native histogram (schema 5, buckets 2.2% wide), mergeable across Kong pods with sum()`,
+  };
+}
+
 /** Kong's default histogram boundaries for latencies, in ms. */
 export const KONG_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];

@@ -6,7 +6,7 @@ import type { Handler } from "./http-server";
 import { ingest } from "./ingest";
 import { latencyReport, LatencyQueryError } from "./latency-api";
 import type { Logger } from "./log";
-import { LatencyFamiliesText } from "./metrics-body";
+import { MetricsFormats } from "./metrics-format";
 import { parseTarget } from "./request-target";
 import type { SelfMetrics } from "./self-metrics";
 import type { Store } from "./store";
@@ -57,7 +57,7 @@ export function ingestHandler(ctx: Context): Handler {
 const CHUNK_BYTES = 1024 * 1024;
 
 export function metricsHandler(ctx: Context): Handler {
-  const families = new LatencyFamiliesText(ctx.store);
+  const formats = new MetricsFormats(ctx.store);
   return async (req, res) => {
     const { path, query } = parseTarget(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -70,15 +70,16 @@ export function metricsHandler(ctx: Context): Handler {
       const ready = ctx.ready();
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      const format = formats.for(req.headers.accept);
+      res.writeHead(200, { "content-type": format.contentType, vary: "accept" });
       // Node would discard the body of a HEAD: do not render it.
       if (req.method === "HEAD") {
         res.end();
         return;
       }
       const out = new ChunkWriter(CHUNK_BYTES);
-      if (!(await writeChunks(res, families.render(out, Date.now()), (chunk) => out.recycle(chunk)))) return;
-      out.bytes(Buffer.from(await ctx.metrics.registry.metrics()));
+      if (!(await writeChunks(res, format.latency(out, Date.now()), (chunk) => out.recycle(chunk)))) return;
+      await format.own(out, ctx.metrics.registry);
       for (const chunk of out.finish()) res.write(chunk);
       res.end();
     } else if (path === "/v1/latency") {

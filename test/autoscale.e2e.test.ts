@@ -62,8 +62,13 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
     assert.equal(run.clientTotals.failed, 0);
   });
 
-  for (const metric of ["p99", "keda"] as const) {
-    it(`on the ${metric === "p99" ? "windowed p99 rule" : "KEDA metrics-api path"}, scales up to 10 under the guide's traffic and back to 1 once its window is empty`, async function () {
+  const PATHS = {
+    p99: "windowed p99 rule",
+    "native-p99": "fleet p99 rule (native histograms)",
+    keda: "KEDA metrics-api path",
+  };
+  for (const metric of ["p99", "native-p99", "keda"] as const) {
+    it(`on the ${PATHS[metric]}, scales up to 10 under the guide's traffic and back to 1 once its window is empty`, async function () {
       prometheusOrSkip(this);
       const run = await runAutoscale({ ...DEFAULT_SCENARIO, metric, timeScale: 0.3 });
       const rescales = run.events.filter((e) => e.reason === "SuccessfulRescale");
@@ -113,7 +118,7 @@ describe("autoscaling loop end to end (npm run autoscale-demo, shortened)", func
   it("refuses bad flags with a message naming the flag, before starting anything", () => {
     const cases: Array<[string[], RegExp]> = [
       [["--time-scale", "2"], /--time-scale <k>.*"2" is not a number from 0\.1 to 1/],
-      [["--metric", "p95"], /--metric.*Allowed choices are average, p99, keda/],
+      [["--metric", "p95"], /--metric.*Allowed choices are average, p99, native-p99, keda/],
       [["--workload", "x"], /--workload.*Allowed choices are guide, capacity/],
       [["--concurrency", "1.5"], /--concurrency <n>.*"1\.5" is not a whole number from 1 to 1000/],
       [["--bogus"], /unknown option '--bogus'/],

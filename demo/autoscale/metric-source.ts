@@ -2,6 +2,7 @@ import { request } from "undici";
 import {
   expandMetricsQuery,
   GUIDE_AVERAGE_RULE,
+  FLEET_P99_RULE,
   P99_RULE,
   parseQuantity,
   renderQuantity,
@@ -10,7 +11,9 @@ import {
 import type { Prometheus } from "../../devstack/prometheus/prometheus";
 import { labelSelectorText, type HpaSpec, type MetricReading } from "./hpa";
 
-export type MetricPath = "average" | "p99" | "keda";
+export type MetricPath = "average" | "p99" | "native-p99" | "keda";
+
+const ADAPTER_RULES = { average: GUIDE_AVERAGE_RULE, p99: P99_RULE, "native-p99": FLEET_P99_RULE };
 
 /** Where the HPA's metric comes from, and what its HPA (or KEDA's) declares. */
 export interface MetricSource {
@@ -47,7 +50,7 @@ export function scaleRangeDurations(promql: string, scale: number): string {
  * adapter's "metric not found"; NaN becomes a quantity of 0 (custom-provider/provider.go, metricFor).
  */
 function adapterSource(
-  path: "average" | "p99",
+  path: keyof typeof ADAPTER_RULES,
   rule: AdapterRule,
   prom: Prometheus,
   namespace: string,
@@ -130,13 +133,5 @@ export function metricSource(
   },
 ): MetricSource {
   if (path === "keda") return kedaSource(ctx.exporterMetricsUrl, ctx.namespace, ctx.name, ctx.targetMs);
-  return adapterSource(
-    path,
-    path === "average" ? GUIDE_AVERAGE_RULE : P99_RULE,
-    ctx.prometheus,
-    ctx.namespace,
-    ctx.name,
-    ctx.targetMs,
-    ctx.timeScale,
-  );
+  return adapterSource(path, ADAPTER_RULES[path], ctx.prometheus, ctx.namespace, ctx.name, ctx.targetMs, ctx.timeScale);
 }

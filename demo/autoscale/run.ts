@@ -67,6 +67,8 @@ export async function runAutoscale(scn: Scenario, hooks: RunHooks = {}, signal?:
     await deployment.settled();
     stack = await startLocalStack({
       withPrometheus: true,
+      // The fleet p99 reads the native histogram family, which Prometheus scrapes only with this on.
+      prometheusFeatures: scn.metric === "native-p99" ? ["native-histograms"] : [],
       scrapeInterval: `${Math.round(1000 * k)}ms`,
       flushInterval: Math.max(0.1, Math.round(10 * k) / 10),
       routes: [{ path: "/echo", namespace: NAMESPACE, name: SERVICE, upstream: () => deployment.balancer() }],

@@ -25,6 +25,8 @@ export interface LocalStackOptions {
   withPrometheus: boolean;
   /** Its scrape interval; default 1s. */
   scrapeInterval?: string;
+  /** Its --enable-feature values, e.g. ["native-histograms"]. */
+  prometheusFeatures?: string[];
   /** The plugin's flush_interval in seconds; default the plugin's default. */
   flushInterval?: number;
   /** Default DEFAULT_ROUTES, all to the stack's echo upstream. */
@@ -137,7 +139,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.withPrometheus
         ? started(
             "prometheus",
-            startPrometheus({ address: new URL(exporter.metricsUrl).host, scrapeInterval: options.scrapeInterval }),
+            startPrometheus({
+              address: new URL(exporter.metricsUrl).host,
+              scrapeInterval: options.scrapeInterval,
+              features: options.prometheusFeatures,
+            }),
             (p) => p.stop(),
           )
         : Promise.resolve(undefined),

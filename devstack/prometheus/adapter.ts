@@ -53,6 +53,24 @@ export const P99_RULE: AdapterRule = {
   metricsQuery: 'max by (<<.GroupBy>>) (kong_upstream_latency_ms_percentile{quantile="0.99",<<.LabelMatchers>>})',
 };
 
+/**
+ * A percentile of every Kong pod's requests together, from the native histogram family: `sum` merges the
+ * pods' buckets exactly, and histogram_quantile() is within one bucket (2.2% at schema 5). `q` and the
+ * rate window are PromQL text, e.g. "0.99" and "1m"; an idle window gives NaN, as the average's 0/0 does.
+ */
+export function nativeQuantileQuery(q: string, window: string): string {
+  return `histogram_quantile(${q}, sum by (exported_service) (rate(kong_upstream_latency_ms_native{<<.LabelMatchers>>}[${window}])))`;
+}
+
+/** The fleet p99 over the last minute, the native histogram's answer to P99_RULE's worst pod. */
+export const FLEET_P99_RULE: AdapterRule = {
+  seriesQuery:
+    '{__name__="kong_upstream_latency_ms_native",kubernetes_namespace!="",kubernetes_name!="",kubernetes_kind!=""}',
+  resources: { overrides: OVERRIDES },
+  name: { as: "kong_upstream_latency_ms_fleet_p99" },
+  metricsQuery: nativeQuantileQuery("0.99", "1m"),
+};
+
 /** The object of a custom-metrics request: .../namespaces/{namespace}/{resource}/{name}/{metric}. */
 export interface DescribedObject {
   namespace: string;

@@ -33,6 +33,10 @@ export const DEFAULT_TARGET: ServiceMonitorTarget = {
 export interface PrometheusOptions {
   /** host:port of the sidecar's metrics listener. */
   address: string;
+  /** More Kong pods behind the same ServiceMonitor endpoint (the first is `address` in pod `target.pod`). */
+  morePods?: { address: string; pod: string }[];
+  /** Prometheus's --enable-feature values, e.g. ["native-histograms"]. */
+  features?: string[];
   metricsPath?: string;
   target?: Partial<ServiceMonitorTarget>;
   /** Default 1s, for test speed (a ServiceMonitor's default is Prometheus's 30s). */
@@ -100,21 +104,19 @@ export function serviceMonitorScrapeConfig(opts: PrometheusOptions): Record<stri
     scrape_timeout: interval,
     metrics_path: opts.metricsPath ?? "/metrics",
     scheme: "http",
-    static_configs: [
-      {
-        targets: [opts.address],
-        labels: {
-          __meta_kubernetes_namespace: t.namespace,
-          __meta_kubernetes_service_name: t.service,
-          __meta_kubernetes_pod_name: t.pod,
-          __meta_kubernetes_pod_container_name: t.container,
-          __meta_kubernetes_pod_phase: "Running",
-          __meta_kubernetes_endpoint_port_name: t.port,
-          __meta_kubernetes_endpoint_address_target_kind: "Pod",
-          __meta_kubernetes_endpoint_address_target_name: t.pod,
-        },
+    static_configs: [{ address: opts.address, pod: t.pod }, ...(opts.morePods ?? [])].map(({ address, pod }) => ({
+      targets: [address],
+      labels: {
+        __meta_kubernetes_namespace: t.namespace,
+        __meta_kubernetes_service_name: t.service,
+        __meta_kubernetes_pod_name: pod,
+        __meta_kubernetes_pod_container_name: t.container,
+        __meta_kubernetes_pod_phase: "Running",
+        __meta_kubernetes_endpoint_port_name: t.port,
+        __meta_kubernetes_endpoint_address_target_kind: "Pod",
+        __meta_kubernetes_endpoint_address_target_name: pod,
       },
-    ],
+    })),
     relabel_configs: [
       { source_labels: ["job"], target_label: "__tmp_prometheus_job_name" },
       { action: "keep", source_labels: ["__meta_kubernetes_endpoint_port_name"], regex: t.port },
@@ -130,6 +132,12 @@ export function serviceMonitorScrapeConfig(opts: PrometheusOptions): Record<stri
     ],
   };
 }
+
+/** Accept of Prometheus 2.42's scrapes (scrape/scrape.go), and with --enable-feature=native-histograms. */
+export const SCRAPE_ACCEPT =
+  "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+export const SCRAPE_ACCEPT_NATIVE_HISTOGRAMS =
+  "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /** Prometheus answers in milliseconds here; a bound keeps a wedged one from hanging a test or the HPA's sync. */
 const API_TIMEOUT_MS = 10_000;
@@ -172,6 +180,7 @@ export async function startPrometheus(opts: PrometheusOptions, timeoutMs = 20_00
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
+      ...(opts.features ?? []).map((f) => `--enable-feature=${f}`),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );

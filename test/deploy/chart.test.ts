@@ -7,6 +7,7 @@
  */
 import { strict as assert } from "node:assert";
 import { parse } from "yaml";
+import { FLEET_P99_RULE } from "../../devstack/prometheus/adapter";
 import { guideAdapterValues, guideObject } from "./support/guide";
 import {
   helmLint,
@@ -73,6 +74,13 @@ const VARIANTS: Record<string, Values> = {
   },
   PodMonitor: { monitoring: { kind: "PodMonitor" } },
   "HPA (average and p99)": { autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, p99Ms: 250 }] } },
+  "HPA on the fleet p99 (native histograms)": {
+    prometheusAdapter: { fleetP99: true },
+    autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, averageMs: undefined, fleetP99Ms: 250 }] },
+  },
+  "KEDA on the fleet p99": {
+    autoscaling: { keda: { enabled: true }, targets: [{ ...ECHO_TARGET, averageMs: undefined, fleetP99Ms: 250 }] },
+  },
   "KEDA ScaledObject": {
     autoscaling: {
       keda: { enabled: true },
@@ -558,6 +566,17 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
         ["kong_upstream_latency_ms_p99"],
       );
     });
+
+    it("the fleet p99, when chosen, is devstack's rule that the Prometheus test runs", function () {
+      const r = rules({ prometheusAdapter: { fleetP99: true } });
+      assert.deepEqual(
+        r.map((x) => x.name.as),
+        ["kong_upstream_latency_ms_60s_average", "kong_upstream_latency_ms_p99", "kong_upstream_latency_ms_fleet_p99"],
+      );
+      assert.deepEqual({ ...r[2], metricsQuery: r[2].metricsQuery.trimEnd() }, FLEET_P99_RULE);
+      const podMonitor = rules({ monitoring: { kind: "PodMonitor" }, prometheusAdapter: { fleetP99: true } })[2];
+      assert.match(podMonitor.metricsQuery, /sum by \(service\) \(rate\(kong_upstream_latency_ms_native\{/);
+    });
   });
 
   describe("autoscaling", function () {
@@ -576,6 +595,20 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
           ["kong_upstream_latency_ms_60s_average", "echo", "40"],
           ["kong_upstream_latency_ms_p99", "echo", "250"],
         ],
+      );
+    });
+
+    it("the fleet p99: an Object metric for the HPA, the native histogram's PromQL for KEDA", function () {
+      const hpa = one(render(helm, VARIANTS["HPA on the fleet p99 (native histograms)"]), "HorizontalPodAutoscaler");
+      assert.deepEqual(
+        hpa.spec.metrics.map((m: Obj) => [m.object.metric.name, m.object.target.value]),
+        [["kong_upstream_latency_ms_fleet_p99", "250"]],
+      );
+      const t = one(render(helm, VARIANTS["KEDA on the fleet p99"]), "ScaledObject").spec.triggers[0];
+      assert.equal(t.name, "kong_upstream_latency_ms_fleet_p99");
+      assert.match(
+        t.metadata.query,
+        /histogram_quantile\(0\.99, sum by \(exported_service\) \(rate\(kong_upstream_latency_ms_native\{exported_namespace="default",exported_service="echo"\}\[1m\]\)\)\)/,
       );
     });
 
@@ -600,20 +633,21 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
   });
 
   describe("Grafana dashboard", function () {
-    it("a ConfigMap with the sidecar label and per-service rate, average, p50 and p99 panels", function () {
+    it("a ConfigMap with the sidecar label and per-service rate, average, p50, p99, heatmap and fleet panels", function () {
       const cm = byKind(render(helm), "ConfigMap").find((c) => c.metadata.labels?.grafana_dashboard === "1");
       assert.ok(cm, "no dashboard ConfigMap labelled grafana_dashboard=1");
       const dash = JSON.parse(cm.data["kong-upstream-latency.json"]);
       assert.equal(dash.uid, "kong-upstream-latency");
       const titles = dash.panels.map((p: Obj) => p.title as string);
-      for (const want of [/request rate/i, /average/i, /p50/i, /p99/i])
+      for (const want of [/request rate/i, /average/i, /p50/i, /p99/i, /heatmap/i, /fleet p50\/p90\/p99/i])
         assert.ok(
           titles.some((t: string) => want.test(t)),
           `no panel matching ${want}`,
         );
       for (const p of dash.panels) {
         assert.ok(p.targets.length > 0);
-        for (const t of p.targets) assert.match(t.expr, /kong_upstream_latency_ms_(count|sum|bucket|percentile)/);
+        for (const t of p.targets)
+          assert.match(t.expr, /kong_upstream_latency_ms_(count|sum|bucket|percentile|native)/);
         assert.equal(p.datasource.uid, "${datasource}");
       }
       assert.deepEqual(
@@ -874,6 +908,11 @@ describe("deploy: Helm chart charts/kong-latency-exporter", function () {
           autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, p99Ms: 250 }] },
         },
         /sets p99Ms, but prometheusAdapter\.p99=false/,
+      ],
+      [
+        "fleet p99 target without the fleet p99 rule",
+        { autoscaling: { hpa: { enabled: true }, targets: [{ ...ECHO_TARGET, fleetP99Ms: 250 }] } },
+        /sets fleetP99Ms, but prometheusAdapter\.fleetP99=false/,
       ],
       [
         "Prometheus URL with the port in it",

@@ -169,7 +169,13 @@ describe("deploy: PromQL of the adapter rules, KEDA triggers and dashboard (prom
   it("every query parses", function () {
     const exprs: Record<string, string> = {};
     for (const [variant, values] of [
-      ["sm", { autoscaling: { keda: { enabled: true }, targets: [TARGET] } }],
+      [
+        "sm",
+        {
+          prometheusAdapter: { fleetP99: true },
+          autoscaling: { keda: { enabled: true }, targets: [{ ...TARGET, fleetP99Ms: 250 }] },
+        },
+      ],
       ["pm", { monitoring: { kind: "PodMonitor" }, autoscaling: { keda: { enabled: true }, targets: [TARGET] } }],
     ] as [string, Values][]) {
       const objs = render(helm, { ...values, ...WITH_RULES_CONFIGMAP });

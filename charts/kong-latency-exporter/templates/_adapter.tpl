@@ -32,4 +32,17 @@ rules as values for the prometheus-adapter chart (test/deploy checks that they a
   metricsQuery: |
     {{- include "kle.p99Query" (list . "<<.LabelMatchers>>") | nindent 4 }}
 {{- end }}
+{{- if .Values.prometheusAdapter.fleetP99 }}
+- seriesQuery: '{__name__="kong_upstream_latency_ms_native",kubernetes_namespace!="",kubernetes_name!="",kubernetes_kind!=""}'
+  resources:
+    overrides:
+      {{ $ns }}:
+        resource: "namespace"
+      {{ $svc }}:
+        resource: "service"
+  name:
+    as: "kong_upstream_latency_ms_fleet_p99"
+  metricsQuery: |
+    {{- include "kle.fleetP99Query" (list . "<<.LabelMatchers>>") | nindent 4 }}
+{{- end }}
 {{- end -}}

@@ -183,6 +183,17 @@ sum by ({{ $svc }}) (rate(kong_upstream_latency_ms_sum{ {{- $m -}} }[60s:10s]))
 sum by ({{ $svc }}) (rate(kong_upstream_latency_ms_count{ {{- $m -}} }[60s:10s]))
 {{- end -}}
 
+{{/*
+The fleet p99: every Kong pod's requests together, from the native histogram family (Prometheus with
+--enable-feature=native-histograms), within one bucket (2.2%) of the exact p99; NaN when idle.
+*/}}
+{{- define "kle.fleetP99Query" -}}
+{{- $root := index . 0 -}}
+{{- $m := index . 1 -}}
+{{- $svc := include "kle.serviceLabel" $root -}}
+histogram_quantile(0.99, sum by ({{ $svc }}) (rate(kong_upstream_latency_ms_native{ {{- $m -}} }[1m])))
+{{- end -}}
+
 {{- define "kle.p99Query" -}}
 {{- $root := index . 0 -}}
 {{- $m := index . 1 -}}

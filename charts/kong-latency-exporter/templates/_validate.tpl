@@ -98,8 +98,8 @@ values to change.
 {{- fail (printf "autoscaling.targets[%d]: another target already scales %s; two autoscalers would fight. Put both averageMs and p99Ms in one target instead." $i (trimPrefix "workload " $wl)) -}}
 {{- end -}}
 {{- $_ = set $seen $wl true -}}
-{{- if not (or (hasKey $t "averageMs") (hasKey $t "p99Ms")) -}}
-{{- fail (printf "autoscaling.targets[%d] (%s): set averageMs (scale on the 60s average) and/or p99Ms (scale on the p99), in milliseconds." $i $key) -}}
+{{- if not (or (hasKey $t "averageMs") (hasKey $t "p99Ms") (hasKey $t "fleetP99Ms")) -}}
+{{- fail (printf "autoscaling.targets[%d] (%s): set averageMs (scale on the 60s average) and/or p99Ms (the worst pod's p99) and/or fleetP99Ms (the p99 of all pods, from native histograms), in milliseconds." $i $key) -}}
 {{- end -}}
 {{- if lt (int $t.maxReplicas) (int ($t.minReplicas | default 1)) -}}
 {{- fail (printf "autoscaling.targets[%d] (%s): maxReplicas %d is below minReplicas %d." $i $key (int $t.maxReplicas) (int ($t.minReplicas | default 1))) -}}
@@ -110,6 +110,9 @@ values to change.
 {{- end -}}
 {{- if and (hasKey $t "p99Ms") (not $v.prometheusAdapter.p99) -}}
 {{- fail (printf "autoscaling.targets[%d] (%s) sets p99Ms, but prometheusAdapter.p99=false: the adapter would not serve kong_upstream_latency_ms_p99." $i $key) -}}
+{{- end -}}
+{{- if and (hasKey $t "fleetP99Ms") (not $v.prometheusAdapter.fleetP99) -}}
+{{- fail (printf "autoscaling.targets[%d] (%s) sets fleetP99Ms, but prometheusAdapter.fleetP99=false: the adapter would not serve kong_upstream_latency_ms_fleet_p99." $i $key) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
