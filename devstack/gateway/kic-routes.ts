@@ -1,5 +1,4 @@
-import { randomUUID } from "node:crypto";
-import { makeRoute, makeService, type KongRoute, type KongService } from "../kong";
+import { kicTags, makeRoute, makeService, type KongRoute, type KongService } from "../kong";
 
 /** A gateway path and the Kubernetes Service behind it. */
 export interface RouteSpec {
@@ -19,17 +18,6 @@ export interface KongEntities {
   route: KongRoute;
 }
 
-function kicTags(namespace: string, name: string, kind: string, group: string): string[] {
-  return [
-    `k8s-name:${name}`,
-    `k8s-namespace:${namespace}`,
-    `k8s-kind:${kind}`,
-    `k8s-uid:${randomUUID()}`,
-    `k8s-group:${group}`,
-    "k8s-version:v1",
-  ];
-}
-
 /**
  * The Kong Service and Route that Kong Ingress Controller makes for an Ingress rule to a Kubernetes Service: the
  * names and tags are what the sidecar derives the Kubernetes labels from, so they must be KIC's.
@@ -40,12 +28,12 @@ export function kicEntities(spec: RouteSpec): KongEntities {
     name: `${spec.namespace}.${spec.name}.${port}`,
     host: `${spec.name}.${spec.namespace}.${port}.svc`,
     port,
-    tags: kicTags(spec.namespace, spec.name, "Service", ""),
+    tags: kicTags(spec.name, spec.namespace, "Service"),
   });
   const route = makeRoute(service, {
     name: `${spec.namespace}.${spec.name}.${spec.name}.kong.example.com.${port}`,
     paths: [spec.path],
-    tags: kicTags(spec.namespace, spec.name, "Ingress", "networking.k8s.io"),
+    tags: kicTags(spec.name, spec.namespace, "Ingress", "networking.k8s.io"),
   });
   return { service, route };
 }

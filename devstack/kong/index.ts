@@ -33,5 +33,6 @@ export {
   type LogContextOptions,
   type RouteOptions,
   type ServiceOptions,
+  kicTags,
 } from "./serialize";
 export { StartInstanceError, type InstanceChange, type PluginConf, type RunningInstance } from "./worker";

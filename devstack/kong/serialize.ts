@@ -125,7 +125,8 @@ export function makeRoute(service: KongService, options: RouteOptions = {}): Kon
   };
 }
 
-function kicTags(name: string, namespace: string, kind: string, group = ""): string[] {
+/** The tags Kong Ingress Controller puts on the Kong entities it makes for a Kubernetes object. */
+export function kicTags(name: string, namespace: string, kind: string, group = ""): string[] {
   return [
     `k8s-name:${name}`,
     `k8s-namespace:${namespace}`,
