@@ -1,4 +1,5 @@
-import { COARSE_COUNT, COARSE_OF, type SparseCounts } from "../wire/histogram";
+import { COARSE_COUNT, coarseOf } from "../wire/layout";
+import type { SparseCounts } from "../wire/sparse";
 import type { NearestRanks } from "./percentiles";
 
 /**
@@ -20,13 +21,13 @@ function countOf(entry: number): number {
   return (entry - (entry & MASK)) / SPAN;
 }
 
-/** A delta's HDR slots folded into the coarse layout (several fine slots share a coarse one). */
+/** A delta's latencies folded into the coarse layout (several share a coarse slot). */
 const scratch = new Float64Array(COARSE_COUNT);
 
 function foldDelta(h: SparseCounts): number {
   let n = 0;
-  for (let i = 0; i < h.slots.length; i++) {
-    const key = COARSE_OF[h.slots[i]];
+  for (let i = 0; i < h.values.length; i++) {
+    const key = coarseOf(h.values[i]);
     const c = h.counts[i] * SPAN;
     if (n > 0 && (scratch[n - 1] & MASK) === key) scratch[n - 1] += c;
     else scratch[n++] = c + key;

@@ -56,14 +56,16 @@ const breakers: fc.Arbitrary<(p: IngestPayload) => string | Buffer>[] = [
     q.services[0].latencies.upstream!.count += n;
     return JSON.stringify(q);
   }),
-  fc.integer({ min: 4, max: 60 }).map((n) => (p) => {
-    const q = structuredClone(p);
-    const h = q.services[0].latencies.upstream!.hdr;
-    // A changed character inside the deflated stream breaks it (zlib checks an Adler-32 checksum).
-    const i = 12 + (n % Math.max(1, h.length - 20));
-    q.services[0].latencies.upstream!.hdr = h.slice(0, i) + (h[i] === "A" ? "B" : "A") + h.slice(i + 1);
-    return JSON.stringify(q);
-  }),
+  fc
+    .tuple(fc.nat(), fc.constantFrom(0.5, -1, 4098, 3_600_001, Number.MAX_SAFE_INTEGER + 2))
+    .map(([n, v]) => (p) => {
+      // A latency that is no key of the layout, a count that is no positive integer, or keys out of order.
+      const q = structuredClone(p);
+      const values = q.services[0].latencies.upstream!.values;
+      const i = n % values.length;
+      values[i] = i % 2 === 0 || v !== 4098 ? v : 0;
+      return JSON.stringify(q);
+    }),
   fc.constantFrom("name", "host", "tags", "id").map((k) => (p) => {
     const q = structuredClone(p) as unknown as { services: { service: Record<string, unknown> }[] };
     q.services[0].service[k] = k === "tags" ? Array.from({ length: 65 }, () => "t") : "n".repeat(9000);
