@@ -1,5 +1,6 @@
 import * as hdr from "hdr-histogram-js";
 import { HDR_DIGITS, HDR_HIGHEST, HDR_LOWEST } from "../wire/layout";
+import { readValues } from "../wire/sparse";
 import type { IngestPayload, LatencyDeltaV1, ServiceDelta } from "../wire/payload";
 
 /** A dense HDR histogram of the layout, as version 1 plugins recorded into (hdr-histogram-js). */
@@ -31,7 +32,8 @@ export function toV1(p: IngestPayload): IngestPayload<LatencyDeltaV1> {
     for (const [kind, d] of Object.entries(latencies) as [keyof typeof latencies, (typeof latencies)["upstream"]][]) {
       if (!d) continue;
       const h = newV1Histogram();
-      for (let i = 0; i < d.values.length; i += 2) h.recordValueWithCount(d.values[i], d.values[i + 1]);
+      const { values, counts } = readValues(d.values);
+      values.forEach((v, i) => h.recordValueWithCount(v, counts[i]));
       out[kind] = { count: d.count, sum: d.sum, hdr: hdr.encodeIntoCompressedBase64(h) };
     }
     return { service, latencies: out };

@@ -1,5 +1,6 @@
 import { keyOf } from "../wire/layout";
 import { LATENCY_KINDS, LIMITS, type LatencyKind, type ServiceDelta, type ServiceRef } from "../wire/payload";
+import { writeValues } from "../wire/sparse";
 import { KeyCounts, KEY_SPAN } from "./key-counts";
 
 export interface Batch {
@@ -69,15 +70,12 @@ export class Recorder {
   take(): Batch {
     const { keys, counts } = this.latencies.sorted();
     const services: ServiceDelta[] = this.refs.map((service) => ({ service, latencies: {} }));
-    for (let start = 0; start < keys.length; ) {
+    for (let start = 0; start < keys.length;) {
       const series = Math.floor(keys[start] / KEY_SPAN);
       let end = start;
       while (end < keys.length && keys[end] < (series + 1) * KEY_SPAN) end++;
-      const values = new Array<number>(2 * (end - start));
-      for (let j = start; j < end; j++) {
-        values[2 * (j - start)] = keys[j] - series * KEY_SPAN;
-        values[2 * (j - start) + 1] = counts[j];
-      }
+      for (let j = start; j < end; j++) keys[j] -= series * KEY_SPAN;
+      const values = writeValues(keys, counts, start, end);
       const kind = LATENCY_KINDS[series % KINDS];
       services[Math.floor(series / KINDS)].latencies[kind] = {
         count: this.counts[series],

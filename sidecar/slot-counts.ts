@@ -35,6 +35,8 @@ function foldDelta(h: SparseCounts): number {
   return n;
 }
 
+let merged = new Float64Array(4096);
+
 /** The slot of the window that is still filling: sorted packed entries, merged into in place. */
 export class OpenSlot {
   entries = new Float64Array(0);
@@ -43,35 +45,24 @@ export class OpenSlot {
   add(h: SparseCounts): void {
     const m = foldDelta(h);
     if (m === 0) return;
-    let fresh = 0;
-    for (let i = 0, j = 0; j < m;) {
-      const a = i < this.length ? this.entries[i] & MASK : SPAN;
-      const b = scratch[j] & MASK;
-      if (a < b) i++;
-      else {
-        if (a > b) fresh++;
-        else i++;
-        j++;
-      }
-    }
-    const total = this.length + fresh;
-    if (total > this.entries.length) {
-      const grown = new Float64Array(Math.max(total, Math.ceil(this.entries.length * 1.5), 16));
-      grown.set(this.entries.subarray(0, this.length));
-      this.entries = grown;
-    }
-    // Merge from the back, so that no entry is overwritten before it is moved.
+    // One merging pass into a shared buffer, then a copy back: a copy costs less than a second pass.
+    if (merged.length < this.length + m) merged = new Float64Array(Math.max(this.length + m, 2 * merged.length));
     const e = this.entries;
-    let i = this.length - 1;
-    let j = m - 1;
-    for (let w = total - 1; j >= 0; w--) {
-      const a = i >= 0 ? e[i] & MASK : -1;
+    let i = 0;
+    let j = 0;
+    let w = 0;
+    while (i < this.length && j < m) {
+      const a = e[i] & MASK;
       const b = scratch[j] & MASK;
-      if (a > b) e[w] = e[i--]!;
-      else if (a < b) e[w] = scratch[j--]!;
-      else e[w] = e[i--] + scratch[j--] - b;
+      if (a < b) merged[w++] = e[i++];
+      else if (a > b) merged[w++] = scratch[j++];
+      else merged[w++] = e[i++] + scratch[j++] - b;
     }
-    this.length = total;
+    while (i < this.length) merged[w++] = e[i++];
+    while (j < m) merged[w++] = scratch[j++];
+    if (w > e.length) this.entries = new Float64Array(Math.max(w, Math.ceil(e.length * 1.5), 16));
+    this.entries.set(merged.subarray(0, w));
+    this.length = w;
   }
 
   /** The entries as a closed slot keeps them, in the smallest array that holds them. */

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { Pool } from "undici";
 import { INGEST_PATH, type IngestPayload } from "../wire/payload";
+import { writeValues } from "../wire/sparse";
 import { EXPORTER_CLI, fetchText, startExporter, type ExporterProcess } from "../devstack/process/exporter-process";
 import { makePayload, service } from "./support/payloads";
 import { parseSamples, select } from "../devstack/prometheus/prom-text";
@@ -56,16 +57,13 @@ const breakers: fc.Arbitrary<(p: IngestPayload) => string | Buffer>[] = [
     q.services[0].latencies.upstream!.count += n;
     return JSON.stringify(q);
   }),
-  fc
-    .tuple(fc.nat(), fc.constantFrom(0.5, -1, 4098, 3_600_001, Number.MAX_SAFE_INTEGER + 2))
-    .map(([n, v]) => (p) => {
-      // A latency that is no key of the layout, a count that is no positive integer, or keys out of order.
-      const q = structuredClone(p);
-      const values = q.services[0].latencies.upstream!.values;
-      const i = n % values.length;
-      values[i] = i % 2 === 0 || v !== 4098 ? v : 0;
-      return JSON.stringify(q);
-    }),
+  fc.tuple(fc.constantFrom(4098, 5002, 3_600_001, 2 ** 40), fc.boolean()).map(([key, first]) => (p) => {
+    // A latency that is no key of the layout, with the right count, or values that are not base64.
+    const q = structuredClone(p);
+    const d = q.services[0].latencies.upstream!;
+    d.values = first ? writeValues([key], [d.count], 0, 1) : `${d.values.slice(0, -4)}!${key}`;
+    return JSON.stringify(q);
+  }),
   fc.constantFrom("name", "host", "tags", "id").map((k) => (p) => {
     const q = structuredClone(p) as unknown as { services: { service: Record<string, unknown> }[] };
     q.services[0].service[k] = k === "tags" ? Array.from({ length: 65 }, () => "t") : "n".repeat(9000);

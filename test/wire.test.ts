@@ -4,6 +4,8 @@ import fc from "fast-check";
 import { newV1Histogram, toV1, v1Delta } from "../devstack/wire-v1";
 import { readCounts } from "../wire/hdr-v1";
 import { HDR_HIGHEST, isKey, keyOf, SLOT_COUNT, slotLowest, slotOfValue } from "../wire/layout";
+import { LIMITS } from "../wire/payload";
+import { readValues, writeValues } from "../wire/sparse";
 import { PayloadError, validatePayload } from "../wire/validate";
 import { makePayload, service } from "./support/payloads";
 
@@ -40,7 +42,10 @@ describe("wire payload validation", () => {
   it("still accepts version 1 (HDR-encoded deltas), each slot counted at its lowest value", () => {
     const v = validatePayload(toV1(clone(good)));
     assert.deepEqual(v.histograms[0].upstream, { values: [100, 2500], counts: [1, 1] });
-    const coarse = validatePayload({ ...toV1(clone(good)), services: [{ service: svc, latencies: { upstream: v1Delta([5001, 5003]) } }] });
+    const coarse = validatePayload({
+      ...toV1(clone(good)),
+      services: [{ service: svc, latencies: { upstream: v1Delta([5001, 5003]) } }],
+    });
     assert.deepEqual(coarse.histograms[0].upstream, { values: [5000], counts: [2] });
     rejects({ ...clone(good), version: 1 }, /\/services\/0\/latencies\/upstream: must have required property 'hdr'/);
   });
@@ -66,22 +71,32 @@ describe("wire payload validation", () => {
     rejects(toV1(p), /\/services\/0\/latencies\/upstream\/hdr: holds 2 values but count says 3/);
   });
 
-  it("refuses values that are not [key, count] pairs with keys of the layout, increasing", () => {
-    const withValues = (values: unknown[]) => {
-      const p = clone(good) as unknown as { services: { latencies: { upstream: { values: unknown[] } } }[] };
-      p.services[0].latencies.upstream.values = values;
+  it("refuses values that are not base64 LEB128 pairs of the layout's keys", () => {
+    const withValues = (values: string) => {
+      const p = clone(good);
+      p.services[0].latencies.upstream!.values = values;
       return p;
     };
-    rejects(withValues([100, 1, 2500]), /upstream\/values: must hold \[latency, count\] pairs/);
-    rejects(withValues([2500, 1, 100, 1]), /upstream\/values: has 100 at 2 after 2500: keys must increase/);
-    rejects(withValues([100, 1, 100, 1]), /keys must increase/);
-    rejects(withValues([100, 1, 4098, 1]), /has 4098 at 2, not a latency key of the layout/);
-    rejects(withValues([100, 1, 3_600_001, 1]), /not a latency key/);
-    rejects(withValues([100.5, 1, 2500, 1]), /not a latency key/);
-    rejects(withValues([100, 0, 2500, 2]), /has count 0 at 1: must be an integer >= 1/);
-    rejects(withValues([100, 1.5, 2500, 0.5]), /has count 1.5 at 1/);
-    rejects(withValues([100, "1", 2500, 1]), /upstream\/values\/1: must be number/);
-    rejects(withValues(new Array<number>(2 * 2 * SLOT_COUNT + 2).fill(1)), /must NOT have more than/);
+    const encode = (keys: number[], counts: number[]) => writeValues(keys, counts, 0, keys.length);
+    assert.deepEqual(readValues(encode([0, 5, 4096, 3_598_337], [1, 200, 3, 2 ** 40])), {
+      values: [0, 5, 4096, 3_598_337],
+      counts: [1, 200, 3, 2 ** 40],
+    });
+    rejects(withValues("not base64!"), /upstream\/values: is not base64/);
+    rejects(withValues(Buffer.from([100]).toString("base64")), /upstream\/values: ends inside a number/);
+    rejects(
+      withValues(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 1, 0]).toString("base64")),
+      /longer than 8 bytes/,
+    );
+    rejects(withValues(encode([100, 4098], [1, 1])), /upstream\/values: has 4098, not a latency key of the layout/);
+    rejects(withValues(encode([100, 3_600_001], [1, 1])), /has 3600001, not a latency key/);
+    rejects(withValues(encode([100, 2500], [1, 2 ** 54])), /has a count beyond 2\^53/);
+    rejects(withValues("x".repeat(LIMITS.valuesLength + 4)), /upstream\/values: must NOT have more than/);
+    // Gaps are counted from the previous key, so keys can only increase; the sum check still applies.
+    rejects(
+      withValues(encode([100, 2600], [1, 1])),
+      /upstream\/sum: 2600 is less than the histogram's values allow \(2700\)/,
+    );
   });
 
   it("refuses a sum smaller than the recorded values allow", () => {

@@ -36,14 +36,19 @@ export const SLOT_COUNT = (Math.floor(slotOfValue(HDR_HIGHEST) / 2 ** (FINE_BITS
 /** The key a latency of `ms` (an integer >= 0) is recorded under: itself, or its slot's lowest value plus one. */
 export function keyOf(ms: number): number {
   const v = ms > HDR_HIGHEST ? HDR_HIGHEST : ms;
-  if (v < 2 ** FINE_BITS) return v;
-  const lowest = slotLowest(slotOfValue(v));
-  return v - lowest <= 1 ? v : lowest + 1;
+  return v < 2 ** FINE_BITS ? v : v - lowestAbove(v) <= 1 ? v : lowestAbove(v) + 1;
 }
 
 /** True for the values keyOf() returns: what the wire may carry. */
 export function isKey(v: number): boolean {
-  return Number.isInteger(v) && v >= 0 && v <= HDR_HIGHEST && keyOf(v) === v;
+  if (!(v >= 0 && v <= HDR_HIGHEST && Number.isInteger(v))) return false;
+  return v < 2 ** FINE_BITS || v - lowestAbove(v) <= 1;
+}
+
+/** The lowest value of the slot of v, from 2048 to an hour; bit operations, as it runs per event and key. */
+function lowestAbove(v: number): number {
+  const shift = 31 - Math.clz32(v) - (FINE_BITS - 1);
+  return (v >>> shift) << shift;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { MAX_KEYS } from "./sparse";
+import { MAX_VALUES_LENGTH } from "./sparse";
 
 /**
  * The ingest payload: what the plugin ships to the sidecar every flush interval. Deltas since the last
@@ -22,8 +22,7 @@ export const LIMITS = {
   tags: 64,
   tagLength: 512,
   histogramBase64Length: 1_000_000,
-  /** Version 2's `values`: two numbers for each distinct latency key of the layout. */
-  valuesLength: 2 * MAX_KEYS,
+  valuesLength: MAX_VALUES_LENGTH,
   /** Default bound on one request body; the sidecar's --max-body-bytes can change it. */
   bodyBytes: 32 * 1024 * 1024,
 } as const;
@@ -36,8 +35,8 @@ export interface LatencyTotals {
 }
 
 export interface LatencyDelta extends LatencyTotals {
-  /** `[key, count, key, count, ...]`, keys increasing (wire/layout.ts makes the keys). */
-  values: number[];
+  /** A count per distinct latency key (wire/layout.ts), encoded by wire/sparse.ts. */
+  values: string;
 }
 
 export interface LatencyDeltaV1 extends LatencyTotals {

@@ -20,7 +20,8 @@ const deltaV2 = {
   properties: {
     count,
     sum: count,
-    values: { type: "array", maxItems: LIMITS.valuesLength, items: { type: "number" } },
+    // Its length is checked by readValues: ajv's maxLength counts code points, a loop over every character.
+    values: { type: "string" },
   },
 };
 const deltaV1 = {
@@ -111,7 +112,7 @@ export interface ValidPayload {
 function checkShape(body: unknown): IngestPayload<LatencyDelta | LatencyDeltaV1> {
   const check = (body as { version?: unknown } | null)?.version === 1 ? checkV1 : checkV2;
   if (!check(body)) throw new PayloadError(describe(check.errors![0]));
-  return body as IngestPayload<LatencyDelta | LatencyDeltaV1>;
+  return body;
 }
 
 function decode(d: LatencyDelta | LatencyDeltaV1): SparseCounts {
@@ -151,7 +152,9 @@ export function validatePayload(body: unknown): ValidPayload {
       // A key is the lowest value it stands for (values above the range are clamped to its top), so the
       // exact sum can be no smaller than the keys add up to.
       if (d.sum < lowestSum)
-        throw new PayloadError(`/services/${i}/latencies/${kind}/sum: ${d.sum} is less than the histogram's values allow (${lowestSum})`);
+        throw new PayloadError(
+          `/services/${i}/latencies/${kind}/sum: ${d.sum} is less than the histogram's values allow (${lowestSum})`,
+        );
       out[kind] = h;
     }
     return out;
