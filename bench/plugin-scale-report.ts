@@ -1,5 +1,5 @@
 import { EVENTS_PER_SERVICE, FLEET_WORKERS } from "../devstack/kong/route-fleet";
-import { FLUSH_MS, type PluginScaleResult, type ScaleRow } from "./plugin-scale";
+import { FLUSH_MS, type Delivery, type PluginScaleResult, type ScaleRow } from "./plugin-scale";
 import { fmt, mb } from "./support/stats";
 
 export const SECTION_TITLE = "## Plugin at scale";
@@ -14,6 +14,9 @@ const TARGET_SIDECAR_US_PER_SERVICE = 38;
 const n = (x: number) => x.toLocaleString("en-US");
 const met = (ok: boolean) => (ok ? "**met**" : "**not met**");
 const cpuUsPerEvent = (r: ScaleRow) => (r.serverCpuSeconds * 1e6) / r.events;
+/** Services that reached the sidecar (have a series): events the plugin dropped cost the sidecar nothing. */
+const delivered = (d: Delivery) => Math.max(1, d.totals.kongServices.size);
+const sidecarUsPerService = (d: Delivery) => (d.sidecarCpuSeconds * 1e6) / delivered(d);
 
 function memoryRow(r: ScaleRow, floor: ScaleRow | undefined): string {
   const ours = r.variant === "ours";
@@ -41,8 +44,8 @@ function deliveryRow(r: ScaleRow): string {
   return [
     n(r.services),
     n(d.payloads),
-    fmt(d.bodyBytes / r.services, 0),
-    fmt((d.sidecarCpuSeconds * 1e6) / r.services, 0),
+    fmt(d.bodyBytes / delivered(d), 0),
+    fmt(sidecarUsPerService(d), 0),
     `${n(t.count)} / ${n(sent)}${t.count === sent ? "" : " **short**"}`,
     n(t.kongServices.size),
     `${n(t.dropped.overflow ?? 0)} / ${n(t.dropped.rejected ?? 0)}`,
@@ -57,7 +60,7 @@ function targets(rows: ScaleRow[]): string {
   if (!ours?.delivery || !floor) return `No run at ${n(TARGET_SERVICES)} services: targets not checked.`;
   const t = ours.delivery.totals;
   const dropped = (t.dropped.overflow ?? 0) + (t.dropped.rejected ?? 0);
-  const sidecarUs = (ours.delivery.sidecarCpuSeconds * 1e6) / ours.services;
+  const sidecarUs = sidecarUsPerService(ours.delivery);
   return [
     `Targets at ${n(TARGET_SERVICES)} active services:`,
     `plugin-server RSS at most ${TARGET_RSS_MB} MB: ${mb(ours.afterRss)} MB, ${met(ours.afterRss <= TARGET_RSS_MB * 2 ** 20)};`,
@@ -86,15 +89,15 @@ export function renderPluginScale(r: PluginScaleResult): string {
   return [
     SECTION_TITLE,
     "",
-    `The real \`kong-js-pluginserver\` with one route-scoped plugin instance per Kong Service (a route each, Services named and tagged as Kong Ingress Controller makes them), ${EVENTS_PER_SERVICE} log events per Service with ${EVENTS_PER_SERVICE} distinct upstream latencies, 16 in flight over ${FLEET_WORKERS} emulated nginx workers (a route's events on one worker: one instance per route). upstream-latency runs with its default configuration (flush_interval ${FLUSH_MS / 1000} s, the default max_services) and ships to a real latency-exporter (with --max-series raised to the number of services, so that the sidecar's own bound is not measured) through a counting proxy; the floor plugin makes one \`kong.nginx.get_ctx\` per event. Variants alternate which runs first at each size. "Idle" is RSS 1 s after the server listens, plugin loaded, before any instance; "after" is ${fmt((1.5 * FLUSH_MS) / 1000, 1)} s after the last event, once everything is shipped; peak is VmHWM. Event time is each event's round trip as Kong's timer sees it: over all events (a Service's first one starts its instance) / over the later ones.`,
+    `The real \`kong-js-pluginserver\` with one route-scoped plugin instance per Kong Service (a route each, Services named and tagged as Kong Ingress Controller makes them), ${EVENTS_PER_SERVICE} log events per Service with ${EVENTS_PER_SERVICE} distinct upstream latencies, 16 in flight over ${FLEET_WORKERS} emulated nginx workers (a route's events on one worker: one instance per route). upstream-latency runs with its default configuration (flush_interval ${FLUSH_MS / 1000} s, the default max_services) and ships to a real latency-exporter (with --max-series raised to the number of services, so that the sidecar's own bound is not measured) through a counting proxy; the floor plugin makes one \`kong.nginx.get_ctx\` per event. Variants alternate which runs first at each size. "Idle" is RSS 1 s after the server listens, plugin loaded, before any instance; "after" is ${fmt((1.5 * FLUSH_MS) / 1000, 1)} s after the last event, once everything is shipped; peak is VmHWM. Event time is each event's round trip as Kong's timer sees it: over all events (a Service's first one starts its instance) / over the later ones. At 100 services a run is 300 events, a fraction of a second: its rates are noise.`,
     "",
     "| services | plugin | idle RSS (MB) | RSS after (MB) | above the floor's (MB) | peak RSS (MB) | events/s | vs floor | p99 event, all / later (ms) | plugin-server CPU (µs/event) | vs floor | events with an error |",
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...r.rows.map((x) => `| ${memoryRow(x, x.variant === "ours" ? floorAt(x.services) : undefined)} |`),
     "",
-    'What the sidecar received from upstream-latency and counted. Payload bytes are request bodies over the run, per Service (a Service\'s events come within ~0.05 s, nearly always in one payload); sidecar CPU is all of its CPU during the run, per Service; "counted" sums `kong_upstream_latency_ms_count` over every series.',
+    'What the sidecar received from upstream-latency and counted. Payload bytes are request bodies over the run and sidecar CPU all of its CPU during the run, each per Service delivered (one with a series; a Service\'s events come within ~0.05 s, nearly always in one payload); "counted" sums `kong_upstream_latency_ms_count` over every series.',
     "",
-    "| services | payloads | payload bytes per service | sidecar CPU per service (µs) | counted / sent | series | dropped by the plugin: overflow / rejected | beyond the sidecar's --max-series |",
+    "| services | payloads | payload bytes per service delivered | sidecar CPU per service delivered (µs) | counted / sent | series | dropped by the plugin: overflow / rejected | beyond the sidecar's --max-series |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...r.rows.filter((x) => x.delivery).map((x) => `| ${deliveryRow(x)} |`),
     "",
