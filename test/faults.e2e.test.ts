@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { startDelayProxy } from "./support/delay-proxy";
+import { startDelayProxy } from "../devstack/process/delay-proxy";
 import { fetchText, startExporter } from "../devstack/process/exporter-process";
 import { parseSamples, value } from "../devstack/prometheus/prom-text";
 import { freePort, startPluginStack } from "../devstack/process/plugin-stack";
