@@ -7,7 +7,7 @@ export const DEFAULTS = {
   exporter_url: "http://127.0.0.1:9543",
   flush_interval: 1,
   latencies: ["upstream"] as LatencyKind[],
-  max_services: 1000,
+  max_services: 10_000,
 };
 
 /**
