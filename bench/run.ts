@@ -18,6 +18,7 @@ import { runPluginScale } from "./plugin-scale";
 import { renderPluginScale, SECTION_TITLE as PLUGIN_SCALE_TITLE } from "./plugin-scale-report";
 import { renderSidecarScale, runSidecarScale } from "./sidecar-scale";
 import { renderSoak, runSoak } from "./soak";
+import { renderWireIngest, runWireIngest, SECTION_TITLE as WIRE_INGEST_TITLE } from "./wire-ingest";
 import { stopProgress } from "./support/progress";
 
 /** The benchmarks that can run alone (--only) and replace just their section of the results file. */
@@ -27,6 +28,7 @@ const SINGLE: Record<string, { title: string; run(quick: boolean): Promise<strin
     title: PLUGIN_SCALE_TITLE,
     run: async (quick) => renderPluginScale(await runPluginScale({ quick })),
   },
+  "wire-ingest": { title: WIRE_INGEST_TITLE, run: async (quick) => renderWireIngest(await runWireIngest({ quick })) },
 };
 
 /** Regenerates bench/RESULTS.md: every benchmark, in one run, on this machine. */
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
     );
   }
   const started = new Date();
-  let pluginPath, pluginScale, nginxCost, sidecarScale, accuracy, freshness, loadE2e, soak;
+  let pluginPath, pluginScale, nginxCost, wireIngest, sidecarScale, accuracy, freshness, loadE2e, soak;
   try {
     const exporter = await startExporter(["--metrics-address", "127.0.0.1:0", "--ingest-address", "127.0.0.1:0"]);
     try {
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
     }
     pluginScale = await runPluginScale({ quick: opts.quick });
     nginxCost = await runNginxCost({ quick: opts.quick });
+    wireIngest = await runWireIngest({ quick: opts.quick });
     sidecarScale = await runSidecarScale({ quick: opts.quick });
     accuracy = await runAccuracy({ quick: opts.quick });
     freshness = await runFreshness({ quick: opts.quick });
@@ -94,6 +97,7 @@ async function main(): Promise<void> {
     renderPluginPath(pluginPath),
     renderPluginScale(pluginScale),
     renderNginxCost(nginxCost),
+    renderWireIngest(wireIngest),
     renderSidecarScale(sidecarScale),
     renderAccuracy(accuracy),
     renderFreshness(freshness),
