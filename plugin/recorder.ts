@@ -28,10 +28,15 @@ export class Recorder {
   /** count and sum per series, series = service index * 3 + kind index. */
   private counts: number[] = [];
   private sums: number[] = [];
-  private readonly latencies = new KeyCounts(MAX_HELD_LATENCIES);
+  private readonly latencies: KeyCounts;
   private overflow = 0;
 
-  constructor(public maxServices: number) {}
+  constructor(
+    public maxServices: number,
+    maxLatencies = MAX_HELD_LATENCIES,
+  ) {
+    this.latencies = new KeyCounts(maxLatencies);
+  }
 
   record(service: ServiceRef, kind: LatencyKind, ms: number): void {
     let i = this.index.get(service.id);
@@ -84,7 +89,11 @@ export class Recorder {
       };
       start = end;
     }
-    const batch = { services, overflow: this.overflow };
+    // A service whose only events were beyond the bound on latencies has none: the wire needs at least one.
+    const batch = {
+      services: services.filter((s) => LATENCY_KINDS.some((k) => s.latencies[k])),
+      overflow: this.overflow,
+    };
     this.index.clear();
     this.refs = [];
     this.counts = [];

@@ -62,6 +62,22 @@ describe("the plugin's recorder (plugin/recorder.ts)", () => {
     );
   });
 
+  it("counts an event for a new latency beyond the bound on distinct latencies as overflow, whole", () => {
+    // b's only event is refused: b is left out, as the wire takes no service without a latency.
+    const r = new Recorder(10, 2);
+    r.record(service("a", "a"), "upstream", 5);
+    r.record(service("a", "a"), "upstream", 6);
+    r.record(service("a", "a"), "upstream", 7);
+    r.record(service("b", "b"), "upstream", 5);
+    r.record(service("a", "a"), "upstream", 6);
+    const batch = r.take();
+    assert.equal(batch.overflow, 2);
+    assert.deepEqual(
+      batch.services.map((s) => [s.service.id, s.latencies.upstream?.count, s.latencies.upstream?.sum]),
+      [["a", 3, 17]],
+    );
+  });
+
   it("labels a service as it was last described", () => {
     const r = new Recorder(10);
     r.record(service("a", "old-name"), "upstream", 5);
