@@ -5,8 +5,8 @@ const MIN_CAPACITY = 1024;
 
 /**
  * Counts per (series, latency key), in one open-addressing table of two typed arrays: 16 bytes a slot at most
- * half full, and no object per series for the garbage collector to trace or promote (a dense HDR histogram
- * per series held ~53 KB; hdr-histogram-js's packed one still allocates objects per histogram).
+ * half full, and no object per series for the garbage collector to trace or promote. Hand-written: a dense
+ * HDR histogram held 53 KB per series, and loading hdr-histogram-js adds 14 MiB to the plugin server's RSS.
  */
 export class KeyCounts {
   private keys = new Float64Array(MIN_CAPACITY).fill(EMPTY);
