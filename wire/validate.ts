@@ -13,27 +13,16 @@ import {
 import { HistogramEncodingError, readValues, type SparseCounts } from "./sparse";
 
 const count = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
-const deltaV2 = {
+/** A latency delta: count, sum, and the histogram in the field one wire version names. */
+const delta = (field: string, schema: object) => ({
   type: "object",
   additionalProperties: false,
-  required: ["count", "sum", "values"],
-  properties: {
-    count,
-    sum: count,
-    // Its length is checked by readValues: ajv's maxLength counts code points, a loop over every character.
-    values: { type: "string" },
-  },
-};
-const deltaV1 = {
-  type: "object",
-  additionalProperties: false,
-  required: ["count", "sum", "hdr"],
-  properties: {
-    count,
-    sum: count,
-    hdr: { type: "string", minLength: 1, maxLength: LIMITS.histogramBase64Length },
-  },
-};
+  required: ["count", "sum", field],
+  properties: { count, sum: count, [field]: schema },
+});
+// Version 2's length is checked by readValues: ajv's maxLength counts code points, a loop over every character.
+const deltaV2 = delta("values", { type: "string" });
+const deltaV1 = delta("hdr", { type: "string", minLength: 1, maxLength: LIMITS.histogramBase64Length });
 const nullableText = (max: number) => ({ type: ["string", "null"], maxLength: max });
 
 const schemaOf = (delta: object) => ({
