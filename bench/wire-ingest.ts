@@ -118,7 +118,7 @@ export function renderWireIngest(r: WireIngestResult): string {
   return [
     SECTION_TITLE,
     "",
-    `A payload of ${SERVICES.toLocaleString("en-US")} Kong Services (named and tagged as Kong Ingress Controller does, latencies from the sidecar-scale profiles), the same latencies encoded as wire version 1 (one deflated HdrHistogram per service) and version 2 (\`[key, count]\` pairs), posted in turn to two real sidecars, ${r.rounds} rounds after a first that creates the series. Sidecar CPU per payload from /proc (whole ingest: HTTP, \`JSON.parse\`, validation, merge); validation is \`validatePayload(JSON.parse(body))\` timed in the benchmark process, medians. Both versions are validated as strictly: a payload with any bad delta is refused whole.`,
+    `A payload of ${SERVICES.toLocaleString("en-US")} Kong Services (named and tagged as Kong Ingress Controller does, latencies from the sidecar-scale profiles), the same latencies encoded as wire version 1 (one deflated HdrHistogram per service) and version 2 (base64 LEB128 \`[key, count]\` pairs), posted in turn to two real sidecars, ${r.rounds} rounds after a first that creates the series. Sidecar CPU per payload from /proc (whole ingest: HTTP, \`JSON.parse\`, validation, merge); validation is \`validatePayload(JSON.parse(body))\` timed in the benchmark process, medians. Both versions are validated as strictly: a payload with any bad delta is refused whole.`,
     "",
     "| payload | size v1 / v2 | sidecar CPU v1 (ms) | v2 (ms) | v2 / v1 | v2 per service (µs) | parse + validate v1 (ms) | v2 (ms) | v2 / v1 |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
