@@ -14,8 +14,8 @@ import type { Series } from "../sidecar/series";
 import { Store } from "../sidecar/store";
 import { type ExporterProcess } from "../devstack/process/exporter-process";
 import { SCRAPE_ACCEPT, SCRAPE_ACCEPT_NATIVE_HISTOGRAMS } from "../devstack/prometheus/prometheus";
-import { normal, pareto, rng } from "../devstack/random";
-import { INGEST_PATH, WIRE_VERSION, type IngestPayload, type ServiceRef } from "../wire/payload";
+import { observations, serviceRef } from "./support/latency-profile";
+import { INGEST_PATH, WIRE_VERSION, type IngestPayload } from "../wire/payload";
 import { validatePayload } from "../wire/validate";
 import {
   peakRssBytes,
@@ -29,6 +29,7 @@ import {
 } from "../devstack/process/child-probe";
 import { cpuSeconds, rssBytes } from "../devstack/process/proc-stats";
 import { summarizeProfile, type ProfileEntry } from "./support/profile-summary";
+import { postIngest } from "./support/post-ingest";
 import { progress } from "./support/progress";
 import { fmt, mb, median } from "./support/stats";
 
@@ -43,7 +44,6 @@ import { fmt, mb, median } from "./support/stats";
 const SERVICES_PER_PAYLOAD = 1000;
 /** The sidecar's default window moves in 10 s steps: rounds this far apart fill several of its slots. */
 const ROUND_SPACING_MS = 5_000;
-const SEED = 0x5ca1e;
 /** The preload that times the sidecar's phases from inside (see support/sidecar-timer.ts). */
 const SIDECAR_TIMER = join(__dirname, "support", "sidecar-timer.js");
 /** A sidecar request's bound: a stuck sidecar fails the benchmark rather than hanging it. */
@@ -57,40 +57,6 @@ const RSS_TARGET_SERVICES = 10_000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Inputs: N services as Kong Ingress Controller names and tags them, each with its own latency profile.
-
-function serviceRef(i: number): ServiceRef {
-  const ns = `team-${String(i % 100).padStart(2, "0")}`;
-  const name = `svc-${String(i).padStart(5, "0")}`;
-  const id = `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
-  return {
-    id,
-    name: `${ns}.${name}.80`,
-    host: `${name}.${ns}.80.svc`,
-    tags: [`k8s-name:${name}`, `k8s-namespace:${ns}`, "k8s-kind:Service", `k8s-uid:${id}`, "k8s-version:v1"],
-  };
-}
-
-/**
- * One round of one service's latencies: drawn from its own log-normal body (median 30-500 ms) with a 2%
- * Pareto tail until it has 50-200 distinct values (at most 1,000 draws), so that every series carries a
- * realistic spread of HDR slots.
- */
-function observations(i: number, round: number): number[] {
-  const p = rng(SEED ^ Math.imul(i + 1, 0x9e3779b1));
-  const medianMs = 30 * Math.exp(Math.log(500 / 30) * p());
-  const sigma = 0.3 + 0.4 * p();
-  const distinct = 50 + Math.floor(150 * p());
-  const u = rng(SEED ^ Math.imul(i + 1, 0x85ebca6b) ^ Math.imul(round + 1, 0xc2b2ae35));
-  const seen = new Set<number>();
-  const out: number[] = [];
-  while (seen.size < distinct && out.length < 1_000) {
-    const v = u() < 0.02 ? pareto(u, 2 * medianMs, 1.5) : medianMs * Math.exp(sigma * normal(u));
-    const ms = Math.min(60_000, Math.max(0, Math.round(v)));
-    seen.add(ms);
-    out.push(ms);
-  }
-  return out;
-}
 
 /** Observations per service in the sparse round: a service with a few requests a second, the common case. */
 const SPARSE_OBSERVATIONS = 3;
@@ -207,21 +173,6 @@ async function healthz(base: string): Promise<number> {
   const t0 = performance.now();
   const res = await request(`${base}/healthz`, { headersTimeout: HTTP_TIMEOUT_MS, bodyTimeout: HTTP_TIMEOUT_MS });
   await res.body.text();
-  return performance.now() - t0;
-}
-
-async function post(url: string, body: Buffer): Promise<number> {
-  const t0 = performance.now();
-  const res = await request(url, {
-    method: "POST",
-    body,
-    headers: { "content-type": "application/json" },
-    headersTimeout: HTTP_TIMEOUT_MS,
-    bodyTimeout: HTTP_TIMEOUT_MS,
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200 || !text.includes('"applied"'))
-    throw new Error(`ingest: HTTP ${res.statusCode}: ${text.slice(0, 500)}`);
   return performance.now() - t0;
 }
 
@@ -382,7 +333,8 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
       if (wait > 0) await sleep(wait);
       roundTimes.push(Date.now());
       const cpu0 = cpuSeconds(pid);
-      for (const body of inputs.bodies[r]) (r === 0 ? c.ingestFirstMs : c.ingestMs).push(await post(ingestUrl, body));
+      for (const body of inputs.bodies[r])
+        (r === 0 ? c.ingestFirstMs : c.ingestMs).push(await postIngest(ingestUrl, body));
       const cpu1 = cpuSeconds(pid);
       if (r > 0) c.ingestCpuMs.push(((cpu1 - cpu0) * 1000) / inputs.bodies[r].length);
       if (r === rounds - 1) {
@@ -422,7 +374,7 @@ async function runCase(services: number, rounds: number, opts: { profile: boolea
     c.memory.peakRss = peakRssBytes(pid);
     if (!opts.profile) c.memory.heapAfterRender = await probeHeap(pid, probeFile);
     const cpuSparse = cpuSeconds(pid);
-    for (const body of inputs.sparse) c.sparse.ms.push(await post(ingestUrl, body));
+    for (const body of inputs.sparse) c.sparse.ms.push(await postIngest(ingestUrl, body));
     c.sparse.cpuMs = ((cpuSeconds(pid) - cpuSparse) * 1000) / inputs.sparse.length;
     const res = await request(metricsUrl, { headersTimeout: HTTP_TIMEOUT_MS, bodyTimeout: HTTP_TIMEOUT_MS });
     const check = countsIn(await res.body.text());

@@ -1,11 +1,10 @@
 import { readFileSync } from "node:fs";
-import { Client } from "undici";
 import { INGEST_PATH, WIRE_VERSION, type IngestAck, type IngestPayload } from "../wire/payload";
 import type { ExporterTarget } from "./schema";
+import { SidecarClient } from "./sidecar-client";
 import type { Batch, Recorder } from "./recorder";
 import { log } from "./log";
 
-const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
 interface Pending {
@@ -20,7 +19,7 @@ interface Pending {
  * the recorder; so a slow or absent sidecar costs bounded memory and nothing on the proxy path.
  */
 export class Shipper {
-  private client: Client;
+  private readonly client: SidecarClient;
   private seq = 0;
   private pending: Pending | undefined;
   private rejected = 0;
@@ -38,11 +37,7 @@ export class Shipper {
     private intervalMs: number,
     private readonly tokenFile: string | undefined,
   ) {
-    const timeouts = { headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS, connectTimeout: 2_000 };
-    this.client =
-      target.kind === "unix"
-        ? new Client("http://localhost", { ...timeouts, socketPath: target.socketPath })
-        : new Client(target.origin, timeouts);
+    this.client = new SidecarClient(target);
   }
 
   start(): void {
@@ -103,15 +98,7 @@ export class Shipper {
     let status: number;
     let text: string;
     try {
-      const res = await this.client.request({
-        path: INGEST_PATH,
-        method: "POST",
-        headers,
-        body: p.payload,
-        signal: this.stopping.signal,
-      });
-      status = res.statusCode;
-      text = await res.body.text();
+      ({ status, text } = await this.client.post(INGEST_PATH, p.payload, headers, this.stopping.signal));
     } catch (err) {
       return this.failed(`${(err as Error).message}`);
     }
@@ -190,9 +177,9 @@ export class Shipper {
     return !this.hasUnsent();
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.stopTimer();
-    await this.client.close().catch(() => undefined);
+    this.client.close();
   }
 }
 

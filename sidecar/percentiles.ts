@@ -1,4 +1,4 @@
-import { COARSE_LOWEST } from "../wire/histogram";
+import { COARSE_LOWEST } from "../wire/layout";
 
 /** The percentiles exported per series, as `quantile` label values and /v1/latency keys. */
 export const QUANTILES = [

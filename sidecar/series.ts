@@ -1,4 +1,4 @@
-import { SLOT_LOWEST, type SparseCounts } from "../wire/histogram";
+import type { SparseCounts } from "../wire/sparse";
 import { NativeBuckets } from "./native-buckets";
 import type { SlidingWindow } from "./window";
 
@@ -32,11 +32,12 @@ export class Series {
   add(count: number, sum: number, h: SparseCounts, now: number): void {
     const b = this.boundaries;
     let j = 0;
-    if (h.slots.length > 0) this.native.reserve(SLOT_LOWEST[h.slots[0]], SLOT_LOWEST[h.slots[h.slots.length - 1]]);
-    // Slots come in increasing value order, so the boundary index only moves forward. A slot's lowest
-    // value decides its bucket: slots are exact up to 2047 ms and 0.1% wide above.
-    for (let i = 0; i < h.slots.length; i++) {
-      const value = SLOT_LOWEST[h.slots[i]];
+    const n = h.values.length;
+    if (n > 0) this.native.reserve(h.values[0], h.values[n - 1]);
+    // Keys come in increasing order, so the boundary index only moves forward. A key is the lowest value it
+    // stands for, so a boundary that is a key (each of Kong's) or at most 2047 ms is counted exactly.
+    for (let i = 0; i < n; i++) {
+      const value = h.values[i];
       while (j < b.length && value > b[j]) j++;
       this.counts[j] += h.counts[i];
       this.native.add(value, h.counts[i]);

@@ -1,4 +1,5 @@
-import { COARSE_COUNT, COARSE_OF, type SparseCounts } from "../wire/histogram";
+import { COARSE_COUNT, coarseOf } from "../wire/layout";
+import type { SparseCounts } from "../wire/sparse";
 import type { NearestRanks } from "./percentiles";
 
 /**
@@ -20,19 +21,21 @@ function countOf(entry: number): number {
   return (entry - (entry & MASK)) / SPAN;
 }
 
-/** A delta's HDR slots folded into the coarse layout (several fine slots share a coarse one). */
+/** A delta's latencies folded into the coarse layout (several share a coarse slot). */
 const scratch = new Float64Array(COARSE_COUNT);
 
 function foldDelta(h: SparseCounts): number {
   let n = 0;
-  for (let i = 0; i < h.slots.length; i++) {
-    const key = COARSE_OF[h.slots[i]];
+  for (let i = 0; i < h.values.length; i++) {
+    const key = coarseOf(h.values[i]);
     const c = h.counts[i] * SPAN;
     if (n > 0 && (scratch[n - 1] & MASK) === key) scratch[n - 1] += c;
     else scratch[n++] = c + key;
   }
   return n;
 }
+
+let merged = new Float64Array(4096);
 
 /** The slot of the window that is still filling: sorted packed entries, merged into in place. */
 export class OpenSlot {
@@ -42,35 +45,24 @@ export class OpenSlot {
   add(h: SparseCounts): void {
     const m = foldDelta(h);
     if (m === 0) return;
-    let fresh = 0;
-    for (let i = 0, j = 0; j < m;) {
-      const a = i < this.length ? this.entries[i] & MASK : SPAN;
-      const b = scratch[j] & MASK;
-      if (a < b) i++;
-      else {
-        if (a > b) fresh++;
-        else i++;
-        j++;
-      }
-    }
-    const total = this.length + fresh;
-    if (total > this.entries.length) {
-      const grown = new Float64Array(Math.max(total, Math.ceil(this.entries.length * 1.5), 16));
-      grown.set(this.entries.subarray(0, this.length));
-      this.entries = grown;
-    }
-    // Merge from the back, so that no entry is overwritten before it is moved.
+    // One merging pass into a shared buffer, then a copy back: a copy costs less than a second pass.
+    if (merged.length < this.length + m) merged = new Float64Array(Math.max(this.length + m, 2 * merged.length));
     const e = this.entries;
-    let i = this.length - 1;
-    let j = m - 1;
-    for (let w = total - 1; j >= 0; w--) {
-      const a = i >= 0 ? e[i] & MASK : -1;
+    let i = 0;
+    let j = 0;
+    let w = 0;
+    while (i < this.length && j < m) {
+      const a = e[i] & MASK;
       const b = scratch[j] & MASK;
-      if (a > b) e[w] = e[i--]!;
-      else if (a < b) e[w] = scratch[j--]!;
-      else e[w] = e[i--] + scratch[j--] - b;
+      if (a < b) merged[w++] = e[i++];
+      else if (a > b) merged[w++] = scratch[j++];
+      else merged[w++] = e[i++] + scratch[j++] - b;
     }
-    this.length = total;
+    while (i < this.length) merged[w++] = e[i++];
+    while (j < m) merged[w++] = scratch[j++];
+    if (w > e.length) this.entries = new Float64Array(Math.max(w, Math.ceil(e.length * 1.5), 16));
+    this.entries.set(merged.subarray(0, w));
+    this.length = w;
   }
 
   /** The entries as a closed slot keeps them, in the smallest array that holds them. */

@@ -1,4 +1,4 @@
-import type { SparseCounts } from "../wire/histogram";
+import type { SparseCounts } from "../wire/sparse";
 import { NearestRanks } from "./percentiles";
 import { OpenSlot, Tally, type PackedCounts } from "./slot-counts";
 

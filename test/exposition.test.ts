@@ -99,17 +99,17 @@ describe("/metrics text, written into chunks", () => {
 describe("sliding window slots", () => {
   it("do not roll back when read with an earlier time (a render that waited for a slow client)", () => {
     const w = new SlidingWindow(10_000, 6);
-    w.add(1, 10, { slots: [10], counts: [1] }, 0);
-    w.add(1, 20, { slots: [20], counts: [1] }, 25_000);
+    w.add(1, 10, { values: [10], counts: [1] }, 0);
+    w.add(1, 20, { values: [20], counts: [1] }, 25_000);
     assert.equal(w.stats(5_000, [1]).count, 2);
-    w.add(1, 30, { slots: [30], counts: [1] }, 26_000);
+    w.add(1, 30, { values: [30], counts: [1] }, 26_000);
     assert.equal(w.stats(26_000, [1]).count, 3);
   });
 
   it("keep counts too large for 4-byte entries when a slot is closed", () => {
     const w = new SlidingWindow(10_000, 6);
     const n = 5_000_000;
-    w.add(n + 1, 10 * n + 20, { slots: [10, 20], counts: [n, 1] }, 0);
+    w.add(n + 1, 10 * n + 20, { values: [10, 20], counts: [n, 1] }, 0);
     // Read after the slot closed (10 s on), when its counts are compacted.
     const stats = w.stats(
       15_000,

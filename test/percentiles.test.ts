@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { nearestRank } from "../devstack/nearest-rank";
 import fc from "fast-check";
-import { HDR_HIGHEST } from "../wire/histogram";
+import { HDR_HIGHEST } from "../wire/layout";
 import { validatePayload } from "../wire/validate";
 import { QUANTILES } from "../sidecar/percentiles";
 import { SlidingWindow } from "../sidecar/window";

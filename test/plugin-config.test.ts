@@ -10,7 +10,7 @@ describe("the plugin's configuration (plugin/schema.ts)", () => {
       exporter_url: "http://127.0.0.1:9543",
       flush_interval: 1,
       latencies: ["upstream"],
-      max_services: 1000,
+      max_services: 10_000,
     });
   });
 

@@ -11,7 +11,7 @@ import { PROTOBUF_CONTENT_TYPE, prefersProtobuf, TEXT_CONTENT_TYPE } from "../si
 import { NATIVE_SCHEMA, NativeBuckets, nativeIndex, ZERO_THRESHOLD } from "../sidecar/native-buckets";
 import { writeSelfMetrics } from "../sidecar/self-metrics-protobuf";
 import { Store } from "../sidecar/store";
-import { HDR_HIGHEST, SLOT_LOWEST } from "../wire/histogram";
+import { HDR_HIGHEST, keyOf, slotLowest } from "../wire/layout";
 import { INGEST_PATH, type LatencyKind, type ServiceRef } from "../wire/payload";
 import { validatePayload } from "../wire/validate";
 import { makePayload, service } from "./support/payloads";
@@ -34,18 +34,6 @@ function bucketOf(v: number): number {
   let i = Math.max(0, Math.ceil(Math.log2(v) * 2 ** NATIVE_SCHEMA) - 2);
   while (p > 1n << BigInt(i)) i++;
   return i;
-}
-
-/** The lowest value of the HDR slot holding v. */
-function slotLowest(v: number): number {
-  let lo = 0;
-  let hi = SLOT_LOWEST.length - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (SLOT_LOWEST[mid] <= v) lo = mid;
-    else hi = mid;
-  }
-  return SLOT_LOWEST[lo];
 }
 
 function collect(batches: Iterable<Buffer[]>, out: ChunkWriter): Buffer {
@@ -121,18 +109,21 @@ describe("native histogram buckets (schema 5)", () => {
     assert.deepEqual([at(100), at(1), at(50_000)], [2 ** 32 + 4, 1, 2]);
   });
 
-  it("count an HDR slot in its lowest value's bucket: exact to 2047 ms, above within the slot's 0.1%", () => {
+  it("count a latency key in its own bucket: exact to 2047 ms and at slots' lowest values, else within 0.1%", () => {
     let straddling = 0;
-    for (let s = 0; SLOT_LOWEST[s + 1] <= HDR_HIGHEST; s++) {
-      const lowest = SLOT_LOWEST[s];
-      const highest = SLOT_LOWEST[s + 1] - 1;
-      if (lowest < 1 || nativeIndex(lowest) === nativeIndex(highest)) continue;
+    for (let s = 0; slotLowest(s + 1) <= HDR_HIGHEST; s++) {
+      const lowest = slotLowest(s);
+      const highest = slotLowest(s + 1) - 1;
+      // A slot's keys: its lowest value alone, and the rest of the slot counted at the rest's lowest.
+      if (highest <= lowest + 1) continue;
+      assert.equal(keyOf(highest), lowest + 1);
+      if (nativeIndex(lowest + 1) === nativeIndex(highest)) continue;
       assert.ok(lowest >= 2048, `slot of ${lowest} ms straddles a bucket`);
-      const bound = 2 ** (nativeIndex(lowest) / 32);
+      const bound = 2 ** (nativeIndex(lowest + 1) / 32);
       assert.ok(highest / bound - 1 <= 1 / 1024, `slot ${lowest}-${highest} ms is 0.1% past ${bound}`);
       straddling++;
     }
-    // One slot per bucket boundary from 2048 ms to an hour (32 per octave), fewer where a boundary falls
+    // One slot per bucket boundary from 4096 ms to an hour (32 per octave), fewer where a boundary falls
     // between two slots.
     assert.ok(straddling > 0 && straddling <= 32 * Math.log2(HDR_HIGHEST / 2048), String(straddling));
   });
@@ -190,7 +181,7 @@ describe("/metrics in protobuf, decoded, equals the text", () => {
               const expected = new Map<number, number>();
               for (const [, , ms] of mine) {
                 if (ms === 0) continue;
-                const v = slotLowest(Math.min(ms, HDR_HIGHEST));
+                const v = keyOf(ms);
                 expected.set(bucketOf(v), (expected.get(bucketOf(v)) ?? 0) + 1);
               }
               assert.deepEqual(new Map([...counts].filter(([, c]) => c > 0)), expected);

@@ -61,7 +61,7 @@ describe("plugin shipper (plugin/shipper.ts) against a stub sidecar", () => {
         assert.equal(sidecar.seen.length, failures + 1, `after failure ${failures}: no attempt by ${backoff} ms`);
       }
     } finally {
-      await shipper.close();
+      shipper.close();
       await sidecar.close();
     }
   });
@@ -85,7 +85,7 @@ describe("plugin shipper (plugin/shipper.ts) against a stub sidecar", () => {
         [...Array.from({ length: 4 }, () => [1, { a: 1 }]), [2, { b: 3 }]],
       );
     } finally {
-      await shipper.close();
+      shipper.close();
       await sidecar.close();
     }
   });
@@ -109,7 +109,7 @@ describe("plugin shipper (plugin/shipper.ts) against a stub sidecar", () => {
         ],
       );
     } finally {
-      await shipper.close();
+      shipper.close();
       await sidecar.close();
     }
   });
@@ -133,7 +133,7 @@ describe("plugin shipper (plugin/shipper.ts) against a stub sidecar", () => {
         ["Bearer first-token-0123456789", "Bearer rotated-token-0123456789"],
       );
     } finally {
-      await shipper.close();
+      shipper.close();
       await sidecar.close();
       rmSync(dir, { recursive: true, force: true });
     }

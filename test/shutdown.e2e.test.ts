@@ -3,7 +3,7 @@ import { makeLogContext } from "../devstack/kong";
 import { fetchText, startExporter } from "../devstack/process/exporter-process";
 import { startPluginStack } from "../devstack/process/plugin-stack";
 import { parseSamples, value } from "../devstack/prometheus/prom-text";
-import { startDelayProxy } from "./support/delay-proxy";
+import { startDelayProxy } from "../devstack/process/delay-proxy";
 import { addPlugin, countReaches, exporterArgs, kicService, send } from "./support/plugin-events";
 
 /** The plugin's shutdown drain (plugin/pipeline.ts), as README "Guarantees and limits" promises it. */

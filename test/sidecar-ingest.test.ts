@@ -71,14 +71,14 @@ describe("latency-exporter ingest (real process)", () => {
     const valid = makePayload([[echo, "upstream", 42]], { source: "bad-test", seq: 1 });
     const cases: Array<[string | Buffer, string, number, RegExp]> = [
       ["{", "application/json", 400, /body is not JSON/],
-      [JSON.stringify({ ...valid, version: 9 }), "application/json", 400, /\/version: must be 1/],
+      [JSON.stringify({ ...valid, version: 9 }), "application/json", 400, /\/version: must be one of 1, 2/],
       [
         JSON.stringify({
           ...valid,
           services: [
             {
               ...valid.services[0],
-              latencies: { upstream: { count: 2, sum: 84, hdr: valid.services[0].latencies.upstream!.hdr } },
+              latencies: { upstream: { count: 2, sum: 84, values: valid.services[0].latencies.upstream!.values } },
             },
           ],
         }),

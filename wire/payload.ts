@@ -1,8 +1,12 @@
+import { MAX_VALUES_LENGTH } from "./sparse";
+
 /**
  * The ingest payload: what the plugin ships to the sidecar every flush interval. Deltas since the last
  * acknowledged payload of the same source; (source, seq) identifies a payload so a retry is not counted twice.
  */
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
+/** The sidecar still takes version 1 (HDR-encoded deltas) from plugins not yet upgraded. */
+export const WIRE_VERSIONS = [1, 2] as const;
 export const INGEST_PATH = "/v1/ingest";
 
 /** Kong's three latencies, named as Kong's `latencies` table names them. */
@@ -18,16 +22,25 @@ export const LIMITS = {
   tags: 64,
   tagLength: 512,
   histogramBase64Length: 1_000_000,
+  valuesLength: MAX_VALUES_LENGTH,
   /** Default bound on one request body; the sidecar's --max-body-bytes can change it. */
   bodyBytes: 32 * 1024 * 1024,
 } as const;
 
-export interface LatencyDelta {
+export interface LatencyTotals {
   /** Number of requests recorded. */
   count: number;
   /** Exact sum of their latencies, integer milliseconds. */
   sum: number;
-  /** HdrHistogram V2 compressed base64 (see histogram.ts for the layout). */
+}
+
+export interface LatencyDelta extends LatencyTotals {
+  /** A count per distinct latency key (wire/layout.ts), encoded by wire/sparse.ts. */
+  values: string;
+}
+
+export interface LatencyDeltaV1 extends LatencyTotals {
+  /** HdrHistogram V2 compressed base64 of the layout (wire/hdr-v1.ts). */
   hdr: string;
 }
 
@@ -39,13 +52,13 @@ export interface ServiceRef {
   tags: string[];
 }
 
-export interface ServiceDelta {
+export interface ServiceDelta<D extends LatencyTotals = LatencyDelta> {
   service: ServiceRef;
-  latencies: Partial<Record<LatencyKind, LatencyDelta>>;
+  latencies: Partial<Record<LatencyKind, D>>;
 }
 
-export interface IngestPayload {
-  version: typeof WIRE_VERSION;
+export interface IngestPayload<D extends LatencyTotals = LatencyDelta> {
+  version: (typeof WIRE_VERSIONS)[number];
   /** New for every plugin-server process (and pipeline within it). */
   source: string;
   /** 1, 2, 3, ... per source; a payload is retried with the same seq until acknowledged. */
@@ -55,7 +68,7 @@ export interface IngestPayload {
    * max_services bound; `rejected`, carried by an earlier payload the sidecar refused as invalid.
    */
   dropped: { overflow: number; rejected: number };
-  services: ServiceDelta[];
+  services: ServiceDelta<D>[];
 }
 
 export interface IngestAck {

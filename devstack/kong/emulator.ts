@@ -74,9 +74,14 @@ export class KongEmulator {
    * plugin's conf gets a new __seq__, so each worker restarts its instances on their next event.
    */
   configurePlugin(entity: PluginEntity): PluginConf {
-    this.entities.set(entity.id, entity);
+    return this.configurePlugins([entity])[0];
+  }
+
+  /** Adds or updates many entities with one rebuild, as Kong does for a whole declarative configuration. */
+  configurePlugins(entities: PluginEntity[]): PluginConf[] {
+    for (const e of entities) this.entities.set(e.id, e);
     for (const e of this.entities.values()) this.confs.set(e.id, this.confFor(e));
-    return this.confs.get(entity.id) as PluginConf;
+    return entities.map((e) => this.confs.get(e.id) as PluginConf);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { makeLogContext, makeService, type KongService } from "../../devstack/kong";
+import { makeLogContext, type KongService } from "../../devstack/kong";
 import { fetchText, type ExporterProcess } from "../../devstack/process/exporter-process";
 import type { startPluginStack } from "../../devstack/process/plugin-stack";
 import { waitFor } from "../../devstack/process/wait";
@@ -8,13 +8,7 @@ import { parseSamples, value } from "../../devstack/prometheus/prom-text";
 /** Shared by the end-to-end tests that drive the real plugin server and read the real sidecar. */
 export type Stack = Awaited<ReturnType<typeof startPluginStack>>;
 
-/** A Kong Service named and tagged as Kong Ingress Controller makes it for default/<name>. */
-export function kicService(name: string): KongService {
-  return makeService({
-    name: `default.${name}.80`,
-    tags: [`k8s-name:${name}`, "k8s-namespace:default", "k8s-kind:Service", "k8s-version:v1"],
-  });
-}
+export { kicService } from "../../devstack/kong/kic-service";
 
 /** The exporter's flags for an ingest on 127.0.0.1:`port` (0: any free port). */
 export const exporterArgs = (port: number | string): string[] => [

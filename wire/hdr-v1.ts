@@ -1,76 +1,6 @@
 import { inflateSync } from "node:zlib";
-import * as hdr from "hdr-histogram-js";
-
-/**
- * One HDR layout for every histogram the plugin records and the sidecar merges, so that deltas can be added
- * slot by slot. Kong's latencies are integer milliseconds: with 3 significant digits every value up to
- * 2047 ms is its own slot and larger ones share slots 0.1% wide. Values above an hour are clamped (the exact
- * sum is carried separately, so only their percentile position is affected).
- */
-export const HDR_LOWEST = 1;
-export const HDR_HIGHEST = 3_600_000;
-export const HDR_DIGITS = 3;
-
-export type Histogram = hdr.Histogram;
-
-function build(digits: 2 | 3): Histogram {
-  return hdr.build({
-    lowestDiscernibleValue: HDR_LOWEST,
-    highestTrackableValue: HDR_HIGHEST,
-    numberOfSignificantValueDigits: digits,
-    bitBucketSize: 32,
-    autoResize: false,
-  });
-}
-
-export function newHistogram(): Histogram {
-  return build(HDR_DIGITS);
-}
-
-/** Records an integer millisecond latency, clamped into the histogram's range. */
-export function recordMs(h: Histogram, ms: number): void {
-  h.recordValue(ms > HDR_HIGHEST ? HDR_HIGHEST : ms);
-}
-
-export function encodeHistogram(h: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(h);
-}
-
-interface IndexedHistogram {
-  countsArrayLength: number;
-  valueFromIndex(i: number): number;
-  countsArrayIndex(v: number): number;
-}
-
-/** For every slot of the layout, the lowest value it holds; slot i holds [SLOT_LOWEST[i], SLOT_LOWEST[i+1]). */
-export const SLOT_LOWEST: Float64Array = (() => {
-  const h = newHistogram() as unknown as IndexedHistogram;
-  const t = new Float64Array(h.countsArrayLength + 1);
-  for (let i = 0; i <= h.countsArrayLength; i++) t[i] = h.valueFromIndex(i);
-  return t;
-})();
-export const SLOT_COUNT = SLOT_LOWEST.length - 1;
-
-/**
- * A coarser layout (2 significant digits: slots at most 1/128 wide) for the sidecar's sliding windows,
- * where memory per series matters more than the last 0.1%: COARSE_OF[slot] is the coarse slot holding it.
- */
-export const COARSE_DIGITS = 2;
-export const { COARSE_OF, COARSE_LOWEST } = (() => {
-  const coarse = build(COARSE_DIGITS) as unknown as IndexedHistogram;
-  const of = new Uint16Array(SLOT_COUNT);
-  for (let i = 0; i < SLOT_COUNT; i++) of[i] = coarse.countsArrayIndex(SLOT_LOWEST[i]);
-  const lowest = new Float64Array(coarse.countsArrayLength + 1);
-  for (let i = 0; i <= coarse.countsArrayLength; i++) lowest[i] = coarse.valueFromIndex(i);
-  return { COARSE_OF: of, COARSE_LOWEST: lowest };
-})();
-export const COARSE_COUNT = COARSE_LOWEST.length - 1;
-
-/** A decoded delta: the non-empty slots, in increasing order, with their counts. */
-export interface SparseCounts {
-  slots: number[];
-  counts: number[];
-}
+import { HDR_DIGITS, HDR_HIGHEST, HDR_LOWEST, SLOT_COUNT, slotLowest } from "./layout";
+import { HistogramEncodingError, type SparseCounts } from "./sparse";
 
 // HdrHistogram's V2 compressed format: [cookie][deflated length][deflate([cookie][payload length]
 // [normalizing offset][digits][lowest i64][highest i64][ratio f64][ZigZag LEB128 counts])].
@@ -82,10 +12,8 @@ const MAX_INFLATED_BYTES = HEADER_BYTES + 9 * SLOT_COUNT;
 /** A slot's count within one delta: hdr-histogram-js's 32-bit counts. */
 const MAX_SLOT_COUNT = 2 ** 31 - 1;
 
-export class HistogramEncodingError extends Error {}
-
 /**
- * Reads an encoded delta into sparse slots, checking everything on the way. Written by hand rather than
+ * Reads a version 1 delta (an HdrHistogram V2 compressed encoding of the layout) into keys, checking everything on the way. Written by hand rather than
  * with hdr-histogram-js's decoder, which trusts its input (it allocates whatever range the header claims
  * and inflates without a size limit) and builds a full ~50 KB counts array per histogram: the sidecar
  * decodes one per Kong Service per payload, from the network.
@@ -131,7 +59,7 @@ export function readCounts(base64: string): SparseCounts {
 
 /** Positive words are counts of consecutive slots; a negative word -n skips n empty slots. */
 function readV2Counts(buf: Buffer, start: number): SparseCounts {
-  const slots: number[] = [];
+  const values: number[] = [];
   const counts: number[] = [];
   let pos = start;
   let slot = 0;
@@ -162,10 +90,13 @@ function readV2Counts(buf: Buffer, start: number): SparseCounts {
     if (slot >= SLOT_COUNT) throw new HistogramEncodingError(`has counts beyond its ${SLOT_COUNT} slots`);
     if (word > MAX_SLOT_COUNT) throw new HistogramEncodingError(`has a slot count of ${word}, beyond 32 bits`);
     if (word > 0) {
-      slots.push(slot);
+      // A slot's values are all counted at its lowest, as version 1 carries no more.
+      const lowest = slotLowest(slot);
+      if (lowest > HDR_HIGHEST) throw new HistogramEncodingError(`has counts above ${HDR_HIGHEST} ms`);
+      values.push(lowest);
       counts.push(word);
     }
     slot++;
   }
-  return { slots, counts };
+  return { values, counts };
 }

@@ -3,7 +3,7 @@ import { request } from "undici";
 
 /**
  * An HTTP proxy in front of the real sidecar that holds every request for `delayMs` (changeable while
- * running): a sidecar that is slow, without changing the sidecar.
+ * running): a sidecar that is slow, without changing the sidecar. With no delay, it counts what the plugin ships.
  */
 export interface DelayProxy {
   url: string;
@@ -12,6 +12,8 @@ export interface DelayProxy {
   received: number;
   /** Requests answered so far. */
   answered: number;
+  /** Request body bytes received so far: the payloads, as the plugin encoded them. */
+  bodyBytes: number;
   /** Forwards every held request now, and the following ones without delay. */
   release(): void;
   close(): Promise<void>;
@@ -24,6 +26,7 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
     delayMs,
     received: 0,
     answered: 0,
+    bodyBytes: 0,
     release: () => undefined,
     close: () => Promise.resolve(),
   } as DelayProxy;
@@ -40,6 +43,7 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
+      proxy.bodyBytes += chunks.reduce((n, c) => n + c.length, 0);
       const forward = () => {
         held.delete(timer);
         request(`${target}${req.url}`, {
@@ -70,4 +74,24 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
       server.close(() => resolve());
     });
   return proxy;
+}
+
+/**
+ * Resolves once every request is answered and none has come for `quietMs` (longer than a flush interval): the
+ * plugin has shipped all it held. The plugin sends nothing when it has nothing, so a count cannot tell this.
+ */
+export async function untilQuiet(proxy: DelayProxy, quietMs: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = -1;
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    if (proxy.received !== seen || proxy.answered !== proxy.received) {
+      seen = proxy.received;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(
+    `the plugin kept shipping for ${timeoutMs} ms (${proxy.received} requests, ${proxy.answered} answered)`,
+  );
 }
