@@ -33,6 +33,8 @@ export function latencyReport(store: Store, query: URLSearchParams, now = Date.n
     if (key !== "latency" && !(FILTERS as readonly string[]).includes(key)) {
       throw new LatencyQueryError(`unknown parameter "${key}"; use latency, ${FILTERS.join(", ")}`);
     }
+    // Taking one of two values silently would select series the caller did not ask for.
+    if (query.getAll(key).length > 1) throw new LatencyQueryError(`parameter "${key}" is given more than once`);
   }
   const kind = (query.get("latency") ?? "upstream") as LatencyKind;
   if (!LATENCY_KINDS.includes(kind)) throw new LatencyQueryError(`latency must be one of ${LATENCY_KINDS.join(", ")}`);

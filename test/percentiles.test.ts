@@ -127,10 +127,14 @@ describe("GET /v1/latency report", () => {
     assert.equal((r.services as unknown[]).length, 2);
   });
 
-  it("reports an idle selection as zeros, and refuses unknown parameters", () => {
+  it("reports an idle selection as zeros, and refuses unknown or repeated parameters", () => {
     const r = latencyReport(store, new URLSearchParams("service=nothing"), now);
     assert.deepEqual([r.count, r.average_ms, r.p99_ms], [0, 0, 0]);
     assert.throws(() => latencyReport(store, new URLSearchParams("svc=echo"), now), LatencyQueryError);
     assert.throws(() => latencyReport(store, new URLSearchParams("latency=total"), now), /latency must be one of/);
+    assert.throws(
+      () => latencyReport(store, new URLSearchParams("service=echo&service=other"), now),
+      /parameter "service" is given more than once/,
+    );
   });
 });
