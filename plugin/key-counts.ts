@@ -64,10 +64,15 @@ export class KeyCounts {
   }
 
   private countOf(k: number): number {
-    const series = Math.floor(k / KEY_SPAN);
-    let i = slotFor(series, k - series * KEY_SPAN) & this.mask;
+    let i = this.home(k);
     while (this.keys[i] !== k) i = (i + 1) & this.mask;
     return this.counts[i];
+  }
+
+  /** Where probing for a stored key starts, as add() placed it. */
+  private home(k: number): number {
+    const series = Math.floor(k / KEY_SPAN);
+    return slotFor(series, k - series * KEY_SPAN) & this.mask;
   }
 
   private resize(capacity: number): void {
@@ -78,8 +83,7 @@ export class KeyCounts {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
       if (k === EMPTY) continue;
-      const series = Math.floor(k / KEY_SPAN);
-      let j = slotFor(series, k - series * KEY_SPAN) & this.mask;
+      let j = this.home(k);
       while (this.keys[j] !== EMPTY) j = (j + 1) & this.mask;
       this.keys[j] = k;
       this.counts[j] = counts[i];

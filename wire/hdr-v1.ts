@@ -1,6 +1,6 @@
 import { inflateSync } from "node:zlib";
 import { HDR_DIGITS, HDR_HIGHEST, HDR_LOWEST, SLOT_COUNT, slotLowest } from "./layout";
-import { HistogramEncodingError, type SparseCounts } from "./sparse";
+import { HistogramEncodingError, isBase64, type SparseCounts } from "./sparse";
 
 // HdrHistogram's V2 compressed format: [cookie][deflated length][deflate([cookie][payload length]
 // [normalizing offset][digits][lowest i64][highest i64][ratio f64][ZigZag LEB128 counts])].
@@ -13,15 +13,13 @@ const MAX_INFLATED_BYTES = HEADER_BYTES + 9 * SLOT_COUNT;
 const MAX_SLOT_COUNT = 2 ** 31 - 1;
 
 /**
- * Reads a version 1 delta (an HdrHistogram V2 compressed encoding of the layout) into keys, checking everything on the way. Written by hand rather than
- * with hdr-histogram-js's decoder, which trusts its input (it allocates whatever range the header claims
- * and inflates without a size limit) and builds a full ~50 KB counts array per histogram: the sidecar
- * decodes one per Kong Service per payload, from the network.
+ * Reads a version 1 delta (an HdrHistogram V2 compressed encoding of the layout) into keys, checking everything
+ * on the way. Written by hand rather than with hdr-histogram-js's decoder, which trusts its input (it allocates
+ * whatever range the header claims and inflates without a size limit) and builds a full ~50 KB counts array per
+ * histogram: the sidecar decodes one per Kong Service per payload, from the network.
  */
 export function readCounts(base64: string): SparseCounts {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
-    throw new HistogramEncodingError("is not base64");
-  }
+  if (!isBase64(base64)) throw new HistogramEncodingError("is not base64");
   const raw = Buffer.from(base64, "base64");
   if (raw.length < 8 || (raw.readInt32BE(0) & ~0xf0) !== V2_COMPRESSED_COOKIE_BASE) {
     throw new HistogramEncodingError("is not an HdrHistogram V2 compressed encoding");
