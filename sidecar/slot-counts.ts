@@ -37,7 +37,7 @@ function foldDelta(h: SparseCounts): number {
 
 let merged = new Float64Array(4096);
 
-/** The slot of the window that is still filling: sorted packed entries, merged into in place. */
+/** The slot of the window that is still filling: sorted packed entries, each delta merged into them. */
 export class OpenSlot {
   entries = new Float64Array(0);
   length = 0;

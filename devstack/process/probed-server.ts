@@ -7,7 +7,7 @@ import { preloadOptions, probeHeap, SIGNAL_PROBE } from "./child-probe";
 export interface ProbedServer {
   server: PluginServer;
   kong: KongEmulator;
-  /** Heap used plus array buffers (where histograms' counts live) after a full GC, in bytes. */
+  /** Heap used plus array buffers (where the plugin's table of latency counts lives) after a full GC, in bytes. */
   memory(): Promise<number>;
   close(): Promise<void>;
 }
